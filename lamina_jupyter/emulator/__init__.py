@@ -1,0 +1,1 @@
+"""A local Lamina API emulator (work in progress)."""
