@@ -56,3 +56,9 @@ async def async_client(emulator):
 
     async with AsyncClient(api_key=emulator.api_key, base_url=emulator.base_url) as c:
         yield c
+
+
+@pytest.fixture
+def anyio_backend():
+    """Async tests use anyio's pytest plugin (`@pytest.mark.anyio`), which ships with httpx's anyio."""
+    return "asyncio"
