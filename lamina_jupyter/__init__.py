@@ -1,3 +1,38 @@
-"""lamina-jupyter: the Jupyter toolkit for the Lamina AI apps API."""
+"""lamina-jupyter: the Jupyter toolkit for the Lamina AI apps API.
+
+The core (this module's imports) needs only the standard library and httpx; Pillow, pandas,
+ipywidgets, IPython and the emulator are imported inside the functions that need them.
+"""
+
+from .client import AsyncClient, Client
+from .errors import (
+    APIError,
+    AuthenticationError,
+    ConfigurationError,
+    LaminaConnectionError,
+    LaminaError,
+    LaminaWarning,
+    NotFoundError,
+    RateLimitError,
+    ResponseError,
+    RunFailedError,
+    ServerError,
+    SignatureError,
+    TransportError,
+    UncertainStartError,
+    ValidationError,
+    WaitTimeout,
+)
+from .models import App, Estimate, Output, Parameter, Progress, Run
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "APIError", "App", "AsyncClient", "AuthenticationError", "Client", "ConfigurationError", "Estimate",
+    "LaminaConnectionError", "LaminaError", "LaminaWarning", "NotFoundError", "Output", "Parameter",
+    "Progress", "RateLimitError", "ResponseError", "Run", "RunFailedError", "ServerError", "SignatureError",
+    "TransportError", "UncertainStartError", "ValidationError", "WaitTimeout", "__version__",
+]
+
+# Notebook entry point: `load_ipython_extension(ipython)` is added here by the magic's author; it
+# must import `.magic` inside the function so that `import lamina_jupyter` stays light.

@@ -1,0 +1,122 @@
+"""One rate governor per Lamina server, shared by every client in the process.
+
+Lamina allows about 100 requests per minute per IP, so every request of every client (and the
+DataFrame fan-out) books a slot here first. Pure logic with an injectable clock; the drivers turn
+`reserve()`'s answer into a Sleep. Rules:
+
+- after a 429 whose hint is `retry_after` seconds, nobody sends until then (`pause`);
+- `RateLimit-Remaining` / `RateLimit-Reset`, read on every response, spread what is left of the
+  window: when the remaining budget drops to a quarter of the limit (or 10), requests are spaced
+  reset/remaining apart, and at 0 everyone waits for the reset, before the server has to say 429;
+- an optional fixed budget (requests per minute) spaces requests 60/budget seconds apart.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from urllib.parse import urlsplit
+
+Clock = Callable[[], float]
+
+
+def _header_number(headers: Mapping[str, str], name: str) -> float | None:
+    value = headers.get(name)
+    if value is None:
+        return None
+    try:
+        number = float(value.split(",")[0].split(";")[0].strip())
+    except ValueError:
+        return None
+    return number if 0 <= number < float("inf") else None
+
+
+class RateGovernor:
+    """Thread-safe slot booking: `reserve()` returns how long the caller must wait before sending."""
+
+    def __init__(self, per_minute: float | None = None, clock: Clock = time.monotonic,
+                 wall: Clock = time.time) -> None:
+        self._lock = threading.Lock()
+        self._clock = clock
+        self._wall = wall
+        self._per_minute = per_minute
+        self._next_slot = 0.0       # earliest time the next request may go
+        self._paused_until = 0.0    # set by 429s and exhausted windows
+        self._spacing = 0.0         # seconds between requests learned from RateLimit-* headers
+        self._spacing_until = 0.0   # when the learned spacing expires (the window's reset)
+
+    def set_budget(self, per_minute: float | None) -> None:
+        """Fix a budget (requests per minute), or None to rely on the server's headers only."""
+        with self._lock:
+            self._per_minute = per_minute
+
+    def _interval(self, now: float) -> float:
+        fixed = 60.0 / self._per_minute if self._per_minute else 0.0
+        learned = self._spacing if now < self._spacing_until else 0.0
+        return max(fixed, learned)
+
+    def reserve(self) -> float:
+        """Book the next slot; returns seconds to wait (0 when the request may go now)."""
+        with self._lock:
+            now = self._clock()
+            start = max(now, self._paused_until, self._next_slot)
+            self._next_slot = start + self._interval(now)
+            return start - now
+
+    def pause(self, seconds: float) -> None:
+        """Nobody sends for `seconds` (a 429's retry hint applies to the whole IP)."""
+        with self._lock:
+            self._paused_until = max(self._paused_until, self._clock() + max(0.0, seconds))
+
+    def observe(self, status: int, headers: Mapping[str, str], retry_after: float | None = None) -> None:
+        """Learn from a response: 429 pauses everyone; RateLimit-* headers set the spacing."""
+        if status == 429:
+            self.pause(retry_after if retry_after is not None else 1.0)
+        remaining = _header_number(headers, "ratelimit-remaining")
+        reset = _header_number(headers, "ratelimit-reset")
+        limit = _header_number(headers, "ratelimit-limit")
+        if remaining is None or reset is None:
+            return
+        if reset > 1e9:  # an epoch timestamp rather than delta-seconds
+            reset = max(0.0, reset - self._wall())
+        with self._lock:
+            now = self._clock()
+            if remaining < 1:
+                self._paused_until = max(self._paused_until, now + reset)
+                return
+            low_water = max(10.0, (limit or 0.0) / 4)
+            if remaining <= low_water:
+                self._spacing = reset / remaining
+                self._spacing_until = now + reset
+            else:
+                self._spacing, self._spacing_until = 0.0, 0.0
+
+    def waiting_seconds(self) -> float:
+        """How long a request booked now would wait: what progress displays show as
+        "waiting N s for the rate limit"."""
+        with self._lock:
+            now = self._clock()
+            return max(0.0, max(self._paused_until, self._next_slot) - now)
+
+    def state(self) -> dict[str, float | None]:
+        with self._lock:
+            now = self._clock()
+            return {"waiting_seconds": max(0.0, max(self._paused_until, self._next_slot) - now),
+                    "paused_for": max(0.0, self._paused_until - now),
+                    "interval": self._interval(now), "per_minute": self._per_minute}
+
+
+_GOVERNORS: dict[str, RateGovernor] = {}
+_REGISTRY_LOCK = threading.Lock()
+
+
+def governor_for(base_url: str) -> RateGovernor:
+    """The process-wide governor for one server origin (limits are per server, per IP)."""
+    parts = urlsplit(base_url)
+    origin = f"{parts.scheme}://{parts.netloc}".lower()
+    with _REGISTRY_LOCK:
+        gov = _GOVERNORS.get(origin)
+        if gov is None:
+            gov = _GOVERNORS[origin] = RateGovernor()
+        return gov
