@@ -70,9 +70,9 @@ class RateGovernor:
             self._paused_until = max(self._paused_until, self._clock() + max(0.0, seconds))
 
     def observe(self, status: int, headers: Mapping[str, str], retry_after: float | None = None) -> None:
-        """Learn from a response: 429 pauses everyone; RateLimit-* headers set the spacing."""
-        if status == 429:
-            self.pause(retry_after if retry_after is not None else 1.0)
+        """Learn from a response: a 429 with a hint pauses everyone; RateLimit-* headers set the spacing."""
+        if status == 429 and retry_after is not None:
+            self.pause(retry_after)
         remaining = _header_number(headers, "ratelimit-remaining")
         reset = _header_number(headers, "ratelimit-reset")
         limit = _header_number(headers, "ratelimit-limit")
