@@ -1,0 +1,108 @@
+"""`GET /v1/runs/{id}/stream`: Server-Sent Events as documented.
+
+`progress` on connect and on every change (status or an output completing), then exactly one
+`complete` (completed) or `error` (failed/cancelled) and close; a run already terminal on connect
+gets just that one event. `ping` (epoch ms) every 15 s and `timeout` after 10 min, both scaled by
+time_factor. The `drop_stream` fault closes the stream after `after_events` events (cleanly, or
+with an RST when `abrupt=True`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+from .faults import Fault, abort_connection
+from .runs import find_run
+from .state import State
+from .store import Run
+from .web import Ctx, Router
+
+PING_EVERY = 15.0
+STREAM_CAP = 600.0
+
+
+def register(router: Router) -> None:
+    @router.add("GET", "/v1/runs/{run_id}/stream", "v1")
+    async def stream(ctx: Ctx, state: State, run_id: str, fault: Fault | None = None, **_: Any) -> None:
+        run = find_run(state, run_id)
+        drop_after = None
+        if fault is not None and fault.kind == "drop_stream":
+            drop_after = int(fault.params.get("after_events", 1))
+        await ctx.start(200, "text/event-stream", {"cache-control": "no-cache", "x-accel-buffering": "no"})
+        session = _Session(ctx, state, drop_after, bool(fault and fault.params.get("abrupt")))
+        await session.run(run)
+
+
+class _Session:
+    def __init__(self, ctx: Ctx, state: State, drop_after: int | None, abrupt: bool) -> None:
+        self.ctx, self.state, self.drop_after, self.abrupt = ctx, state, drop_after, abrupt
+        self.sent = 0
+        self.disconnected = asyncio.Event()
+
+    async def run(self, run: Run) -> None:
+        watcher = asyncio.ensure_future(self._watch_disconnect())
+        try:
+            await self._events(run)
+        except _Dropped:
+            return
+        finally:
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
+        if not self.disconnected.is_set():
+            await self.ctx.send({"type": "http.response.body", "body": b""})
+
+    async def _events(self, run: Run) -> None:
+        loop = asyncio.get_running_loop()
+        factor = self.state.settings.time_factor
+        cap_at = loop.time() + STREAM_CAP * factor
+        if not run.terminal:
+            await self._send("progress", run.to_json("v1"))
+        while not run.terminal:
+            now = loop.time()
+            if now >= cap_at:
+                await self._send("timeout", {"message": "Stream timeout after 10 minutes"})
+                return
+            changed = run.changed
+            woke = await self._sleep_until(changed, min(PING_EVERY * factor, cap_at - now))
+            if self.disconnected.is_set() or (self.state.closing and self.state.closing.is_set()):
+                return
+            if not woke:
+                if loop.time() < cap_at:
+                    await self._send("ping", int(time.time() * 1000))
+                continue
+            if not run.terminal:
+                await self._send("progress", run.to_json("v1"))
+        await self._send("complete" if run.status == "completed" else "error", run.to_json("v1"))
+
+    async def _sleep_until(self, changed: asyncio.Event, seconds: float) -> bool:
+        waiters = [asyncio.ensure_future(changed.wait()), asyncio.ensure_future(self.disconnected.wait())]
+        if self.state.closing is not None:
+            waiters.append(asyncio.ensure_future(self.state.closing.wait()))
+        done, pending = await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        return bool(done)
+
+    async def _send(self, event: str, data: Any) -> None:
+        if self.drop_after is not None and self.sent >= self.drop_after:
+            if self.abrupt:
+                await abort_connection(self.ctx.receive)
+            else:
+                await self.ctx.send({"type": "http.response.body", "body": b""})
+            raise _Dropped
+        payload = f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+        await self.ctx.send({"type": "http.response.body", "body": payload, "more_body": True})
+        self.sent += 1
+
+    async def _watch_disconnect(self) -> None:
+        while (await self.ctx.receive())["type"] != "http.disconnect":
+            pass
+        self.disconnected.set()
+
+
+class _Dropped(Exception):
+    """The drop_stream fault ended the stream early."""
