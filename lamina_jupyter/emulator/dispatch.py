@@ -75,7 +75,7 @@ class EmulatorApp:
         if reply is None:  # the handler streamed its own response
             return
         if fault is not None and fault.kind == "accept_then_drop":
-            await abort_connection(ctx.receive)
+            await abort_connection(ctx.receive, bool(fault.params.get("fin")))
             return
         await ctx.write(reply, truncated=fault is not None and fault.kind == "truncated")
 
@@ -84,7 +84,7 @@ class EmulatorApp:
         """Faults that answer instead of the handler; True when the request is fully handled."""
         p = fault.params
         if fault.kind == "reset":
-            await abort_connection(ctx.receive)
+            await abort_connection(ctx.receive, bool(p.get("fin")))
             return True
         if fault.kind == "delay":
             await self.sleep(float(p.get("seconds", 1.0)))

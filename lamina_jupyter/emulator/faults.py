@@ -3,9 +3,11 @@
 Resetting a connection from inside an ASGI app: uvicorn's `receive` callable is a bound method of
 the protocol's RequestResponseCycle, whose `.transport` is the asyncio transport of the client
 socket. Setting SO_LINGER to (on, 0 s) on that socket and calling `transport.abort()` makes the
-kernel send an RST instead of a FIN, which httpx reports as RemoteProtocolError (nothing received)
-or ReadError (headers or part of a body received). Afterwards we drain `receive()` until uvicorn
-reports `http.disconnect`, so it neither logs "returned without starting response" nor sends a 500.
+kernel send an RST instead of a FIN; httpx reports it as ReadError ("Connection reset by peer"),
+whether or not headers were already sent. With `fin=True` the connection is closed normally before
+any answer, which httpx reports as RemoteProtocolError ("Server disconnected"). Afterwards we
+drain `receive()` until uvicorn reports `http.disconnect`, so it neither logs "returned without
+starting response" nor sends a 500.
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ KINDS = ("status", "html", "reset", "accept_then_drop", "delay", "malformed_json
 PARAMS = {
     "status": {"status", "code", "retry_after", "plain_text", "message"},
     "html": {"status"},
-    "reset": set(),
-    "accept_then_drop": set(),
+    "reset": {"fin"},
+    "accept_then_drop": {"fin"},
     "delay": {"seconds"},
     "malformed_json": set(),
     "truncated": set(),
@@ -86,15 +88,19 @@ class FaultQueue:
         self.faults.clear()
 
 
-async def abort_connection(receive: Any) -> None:
-    """Send an RST to the client (see module docstring) and wait until uvicorn notices."""
+async def abort_connection(receive: Any, fin: bool = False) -> None:
+    """Send an RST to the client (see module docstring), or a plain FIN when `fin`, and wait until
+    uvicorn notices."""
     transport = getattr(getattr(receive, "__self__", None), "transport", None)
     if transport is None:  # not running under uvicorn: nothing better than letting the app fail
         raise ConnectionAbortedError("cannot reach the client socket to reset it")
     sock = transport.get_extra_info("socket")
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    transport.abort()
+    if fin:
+        transport.close()
+    else:
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.abort()
     while (await receive())["type"] != "http.disconnect":
         pass

@@ -11,7 +11,6 @@ CAPTION_WRITER = "3a1f9c2e-7b4d-4e8a-9c61-0d2f5e8b1a04"
 TEASER_CLIP = "3a1f9c2e-7b4d-4e8a-9c61-0d2f5e8b1a05"
 
 
-
 def start(http: httpx.Client, app_id: str = TEXT_TO_IMAGE, inputs=None, **params) -> dict:
     """Start a run and return its data (asserting the 202)."""
     body = {"inputs": inputs if inputs is not None else {"prompt_text": "a red fox"}}

@@ -24,8 +24,12 @@ def test_run_goes_queued_running_completed(emulator, http):
     out = data["outputs"][0]
     assert out["status"] == "completed" and out["type"] == "image" and out["mimeType"] == "image/png"
     assert data["startedAt"] and data["completedAt"] and data["createdAt"].endswith("Z")
-    assert data["progress"] == {"totalOutputs": 1, "completedOutputs": 1, "failedOutputs": 0,
-                                "percentComplete": 100}
+    assert data["progress"] == {
+        "totalOutputs": 1,
+        "completedOutputs": 1,
+        "failedOutputs": 0,
+        "percentComplete": 100,
+    }
 
 
 def test_outputs_complete_one_by_one(emulator, http):
