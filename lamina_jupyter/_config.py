@@ -140,6 +140,8 @@ def resolve_settings(api_key: str | Secret | None = None, base_url: str | None =
     """Find the key and base URL along the discovery chain and validate the rest."""
     # Rebind at once: verbose tracebacks print locals, and a Secret prints masked.
     api_key = Secret(api_key.strip()) if isinstance(api_key, str) else api_key
+    if isinstance(api_key, Secret):
+        api_key = Secret(api_key.reveal().strip())  # a pasted key often carries a trailing newline
     if api not in FAMILIES:
         raise ValueError(f"api must be 'v1' or 'legacy', not {api!r}")
     if not isinstance(max_retries, int) or max_retries < 0:

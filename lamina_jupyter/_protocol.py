@@ -82,6 +82,7 @@ Step = Any  # httpx.Request | Sleep | OpenStream | NextLine | CloseStream | Emit
 Flow = Generator[Step, Any, Any]
 
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+TRANSIENT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 IDEMPOTENT, CREATE = "idempotent", "create"
 
 
@@ -184,6 +185,9 @@ def transport_error(exc: httpx.TransportError, base_url: str, attempts: int) -> 
             f"Could not connect to Lamina at {base_url}{tried} ({type(exc).__name__}: {exc}). Check the "
             "network and the base URL (LAMINA_BASE_URL); for the local emulator, check that it is running.",
             request=request)
+    if not isinstance(exc, TRANSIENT):
+        return TransportError(f"The request to Lamina at {base_url} could not be sent ({type(exc).__name__}: "
+                              f"{exc}). Check the base URL and the API key for stray characters.", request=request)
     return TransportError(f"The connection to Lamina at {base_url} failed{tried} ({type(exc).__name__}: "
                           f"{exc}). This is usually temporary: try again.", request=request)
 
@@ -205,7 +209,7 @@ def send(ctx: Context, request: httpx.Request, *, kind: str = IDEMPOTENT, expect
         if isinstance(result, httpx.TransportError):
             if kind == CREATE and not isinstance(result, NOT_SENT):
                 raise OutcomeUnknown(f"{type(result).__name__} after the request was sent")
-            if attempt >= ctx.max_retries:
+            if attempt >= ctx.max_retries or not isinstance(result, TRANSIENT):
                 raise transport_error(result, ctx.base_url, attempt + 1)
             yield Sleep(backoff(attempt, ctx.rng))
             attempt += 1

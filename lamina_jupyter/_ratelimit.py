@@ -73,6 +73,7 @@ class RateGovernor:
         """Learn from a response: a 429 with a hint pauses everyone; RateLimit-* headers set the spacing."""
         if status == 429 and retry_after is not None:
             self.pause(retry_after)
+        headers = {str(k).lower(): v for k, v in headers.items()}
         remaining = _header_number(headers, "ratelimit-remaining")
         reset = _header_number(headers, "ratelimit-reset")
         limit = _header_number(headers, "ratelimit-limit")

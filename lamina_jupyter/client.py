@@ -69,8 +69,11 @@ class _Base:
         return self._ctx.governor
 
     def __repr__(self) -> str:
-        return (f"<{type(self).__name__} base_url={self.base_url!r} api={self.api!r} "
-                f"api_key={self.settings.api_key.masked!r}>")
+        settings = getattr(self, "settings", None)  # a traceback may repr a half-built client
+        if settings is None:
+            return f"<{type(self).__name__} (not configured)>"
+        return (f"<{type(self).__name__} base_url={settings.base_url!r} api={settings.api!r} "
+                f"api_key={settings.api_key.masked!r}>")
 
 
 class Client(_Base):
