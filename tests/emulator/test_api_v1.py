@@ -6,7 +6,15 @@ import time
 from datetime import datetime, timezone
 
 import pytest
-from emulator_helpers import CAPTION_WRITER, CARTOONIFY, PRODUCT_SHOTS, TEASER_CLIP, TEXT_TO_IMAGE, start, wait
+from emulator_helpers import (
+    CAPTION_WRITER,
+    CARTOONIFY,
+    PRODUCT_SHOTS,
+    TEASER_CLIP,
+    TEXT_TO_IMAGE,
+    start,
+    wait,
+)
 
 ALL_APPS = {TEXT_TO_IMAGE, CARTOONIFY, PRODUCT_SHOTS, CAPTION_WRITER, TEASER_CLIP}
 
@@ -24,7 +32,9 @@ def test_get_app_has_parameters_and_outputs(http):
     app = http.get(f"/v1/apps/{CARTOONIFY}").json()["data"]
     assert app["name"] == "Cartoonify!"
     upload, style, aspect = app["parameters"]
-    assert upload["key"] == "your_photo_image_url" and upload["type"] == "url" and upload["accept"] == ["image"]
+    assert (
+        upload["key"] == "your_photo_image_url" and upload["type"] == "url" and upload["accept"] == ["image"]
+    )
     assert upload["default"].endswith("/media/samples/portrait.png")
     assert style["options"] == ["Ghibli", "Simpsons", "Disney / Pixar", "Cyberpunk"]
     assert aspect["default"] == "1:1"
@@ -52,8 +62,11 @@ def test_estimate_with_and_without_inputs(http):
 
 
 def test_start_returns_202_placeholders_and_webhook_url(http):
-    response = http.post(f"/v1/apps/{PRODUCT_SHOTS}/runs", params={"webhook": "https://example.com/hook"},
-                         json={"inputs": {"Product": "a lamp"}})
+    response = http.post(
+        f"/v1/apps/{PRODUCT_SHOTS}/runs",
+        params={"webhook": "https://example.com/hook"},
+        json={"inputs": {"Product": "a lamp"}},
+    )
     assert response.status_code == 202
     run = response.json()["data"]
     assert run["status"] == "queued" and run["workflowId"] == PRODUCT_SHOTS
@@ -69,18 +82,24 @@ def test_inputs_resolve_by_key_id_and_name(http, key):
 
 
 def test_outputs_subset_is_case_insensitive(http):
-    response = http.post(f"/v1/apps/{PRODUCT_SHOTS}/runs",
-                         json={"inputs": {"product_text": "mug"}, "outputs": ["caption", "FRONT VIEW"]})
+    response = http.post(
+        f"/v1/apps/{PRODUCT_SHOTS}/runs",
+        json={"inputs": {"product_text": "mug"}, "outputs": ["caption", "FRONT VIEW"]},
+    )
     assert response.status_code == 202
     data = wait(http, response.json()["data"]["runId"])
     assert [o["label"] for o in data["outputs"]] == ["Front View", "Caption"]
-    bad = http.post(f"/v1/apps/{PRODUCT_SHOTS}/runs", json={"inputs": {"product_text": "m"}, "outputs": ["Side"]})
+    bad = http.post(
+        f"/v1/apps/{PRODUCT_SHOTS}/runs", json={"inputs": {"product_text": "m"}, "outputs": ["Side"]}
+    )
     assert bad.status_code == 400 and bad.json()["details"][0]["field"] == "outputs"
 
 
 def test_validation_reports_every_problem_at_once(http):
-    response = http.post(f"/v1/apps/{TEXT_TO_IMAGE}/runs",
-                         json={"inputs": {"style": "Cubist", "aspect_ratio": 169, "colour": "red"}})
+    response = http.post(
+        f"/v1/apps/{TEXT_TO_IMAGE}/runs",
+        json={"inputs": {"style": "Cubist", "aspect_ratio": 169, "colour": "red"}},
+    )
     assert response.status_code == 400
     body = response.json()
     assert body["code"] == "VALIDATION_ERROR" and body["retryable"] is False and body["requestId"]
@@ -103,7 +122,9 @@ def test_text_must_be_a_string_and_url_must_be_http(http):
 
 
 def test_option_labels_match_exactly(http):
-    response = http.post(f"/v1/apps/{CAPTION_WRITER}/runs", json={"inputs": {"topic_text": "x", "tone": "playful"}})
+    response = http.post(
+        f"/v1/apps/{CAPTION_WRITER}/runs", json={"inputs": {"topic_text": "x", "tone": "playful"}}
+    )
     assert response.json()["details"][0]["error"] == "invalid_option"
 
 
@@ -162,7 +183,9 @@ def test_list_runs_filters_paging_and_order(http):
     body = http.get("/v1/runs", params={"appId": CAPTION_WRITER, "since": t0, "limit": 2}).json()
     assert body["pagination"] == {"total": 5, "limit": 2, "offset": 0}
     assert [r["runId"] for r in body["data"]] == ids[::-1][:2]  # newest first
-    page2 = http.get("/v1/runs", params={"appId": CAPTION_WRITER, "since": t0, "limit": 2, "offset": 2}).json()
+    page2 = http.get(
+        "/v1/runs", params={"appId": CAPTION_WRITER, "since": t0, "limit": 2, "offset": 2}
+    ).json()
     assert [r["runId"] for r in page2["data"]] == ids[::-1][2:4]
     summary = body["data"][0]
     assert "outputs" not in summary and summary["source"] == "api_app" and summary["status"] == "completed"
@@ -172,8 +195,9 @@ def test_list_runs_filters_paging_and_order(http):
     assert http.get("/v1/runs", params={"limit": 500}).json()["pagination"]["limit"] == 100
 
 
-@pytest.mark.parametrize("query", [{"status": "done"}, {"limit": "x"}, {"limit": "0"}, {"offset": "-1"},
-                                   {"since": "yesterday"}])
+@pytest.mark.parametrize(
+    "query", [{"status": "done"}, {"limit": "x"}, {"limit": "0"}, {"offset": "-1"}, {"since": "yesterday"}]
+)
 def test_list_runs_rejects_bad_queries(http, query):
     response = http.get("/v1/runs", params=query)
     assert response.status_code == 400 and response.json()["code"] == "VALIDATION_ERROR"
@@ -190,7 +214,12 @@ def test_account_usage_and_signing_key(emulator, http):
     assert set(keys) == {"keys"}
     jwk = keys["keys"][0]
     assert {k: jwk[k] for k in ("kty", "crv", "kid", "use", "alg")} == {
-        "kty": "OKP", "crv": "Ed25519", "kid": "lamina-webhook-v1", "use": "sig", "alg": "EdDSA"}
+        "kty": "OKP",
+        "crv": "Ed25519",
+        "kid": "lamina-webhook-v1",
+        "use": "sig",
+        "alg": "EdDSA",
+    }
     assert len(jwk["x"]) == 43 and "=" not in jwk["x"]
 
 

@@ -8,12 +8,23 @@ from emulator_helpers import CARTOONIFY, TEXT_TO_IMAGE
 
 def test_legacy_apps_and_real_required_flags(http):
     apps = http.get("/api/apps", params={"search": "prompt into", "limit": 5}).json()["data"]
-    assert apps == [{"appId": TEXT_TO_IMAGE, "name": "Text to Image",
-                     "description": "Turn a prompt into an image in the chosen style.", "isPublic": True}]
+    assert apps == [
+        {
+            "appId": TEXT_TO_IMAGE,
+            "name": "Text to Image",
+            "description": "Turn a prompt into an image in the chosen style.",
+            "isPublic": True,
+        }
+    ]
     params = http.get(f"/api/apps/{TEXT_TO_IMAGE}").json()["data"]["parameters"]
-    assert [(p["name"], p["required"]) for p in params] == [("Prompt", True), ("Style", False),
-                                                            ("Aspect Ratio", False)]
-    assert all(p["required"] is False for p in http.get(f"/api/apps/{CARTOONIFY}").json()["data"]["parameters"])
+    assert [(p["name"], p["required"]) for p in params] == [
+        ("Prompt", True),
+        ("Style", False),
+        ("Aspect Ratio", False),
+    ]
+    assert all(
+        p["required"] is False for p in http.get(f"/api/apps/{CARTOONIFY}").json()["data"]["parameters"]
+    )
 
 
 def test_legacy_execution_uses_execution_id(http):
@@ -26,10 +37,16 @@ def test_legacy_execution_uses_execution_id(http):
 
 
 def test_legacy_errors_are_error_plus_string_details(http, anon):
-    bad = http.post(f"/api/apps/{TEXT_TO_IMAGE}/executions", json={"inputs": {"Prompt": "x", "Style": "Mars"}})
+    bad = http.post(
+        f"/api/apps/{TEXT_TO_IMAGE}/executions", json={"inputs": {"Prompt": "x", "Style": "Mars"}}
+    )
     assert bad.status_code == 400
-    assert bad.json() == {"error": "Invalid inputs", "details": [
-        '"Style": invalid option "Mars". Must be one of: Photographic, Watercolor, Neon, Pixel Art']}
+    assert bad.json() == {
+        "error": "Invalid inputs",
+        "details": [
+            '"Style": invalid option "Mars". Must be one of: Photographic, Watercolor, Neon, Pixel Art'
+        ],
+    }
     assert anon.get("/api/apps").json() == {"error": "Missing API key"}
     assert http.get("/api/executions/nope").json() == {"error": "Execution not found"}
     assert http.get("/api/apps/nope").json() == {"error": "App not found"}
@@ -44,7 +61,9 @@ def test_key_in_x_api_key_or_bearer(emulator, anon):
     assert anon.get("/v1/apps", headers={"Authorization": f"Bearer {emulator.api_key}"}).status_code == 200
 
 
-@pytest.mark.parametrize("headers", [{}, {"x-api-key": ""}, {"Authorization": "Basic abc"}, {"Authorization": "Bearer"}])
+@pytest.mark.parametrize(
+    "headers", [{}, {"x-api-key": ""}, {"Authorization": "Basic abc"}, {"Authorization": "Bearer"}]
+)
 def test_missing_key(anon, headers):
     response = anon.get("/v1/runs", headers=headers)
     assert response.status_code == 401
@@ -55,8 +74,12 @@ def test_missing_key(anon, headers):
 def test_invalid_key(anon, key):
     response = anon.get("/v1/runs", headers={"Authorization": f"Bearer {key}".encode()})
     assert response.status_code == 401
-    assert response.json() == {"error": "Invalid API key", "code": "AUTH_INVALID_KEY", "retryable": False,
-                               "requestId": response.headers["x-request-id"]}
+    assert response.json() == {
+        "error": "Invalid API key",
+        "code": "AUTH_INVALID_KEY",
+        "retryable": False,
+        "requestId": response.headers["x-request-id"],
+    }
 
 
 def test_workspace_header_must_match(emulator, http):
@@ -74,16 +97,25 @@ def test_media_and_uploads_need_no_key(http, anon):
 
 def test_webhook_url_must_be_http(http):
     for bad in ("javascript:alert(1)", "ftp://x/y", "not a url", "http://"):
-        response = http.post(f"/v1/apps/{TEXT_TO_IMAGE}/runs", params={"webhook": bad},
-                             json={"inputs": {"prompt_text": "x"}})
+        response = http.post(
+            f"/v1/apps/{TEXT_TO_IMAGE}/runs", params={"webhook": bad}, json={"inputs": {"prompt_text": "x"}}
+        )
         assert response.status_code == 400 and response.json()["code"] == "WEBHOOK_INVALID_URL"
 
 
 EXPECTED = {
-    "AUTH_MISSING_KEY": (401, False), "AUTH_INVALID_KEY": (401, False), "AUTH_INVALID_CONTEXT": (401, False),
-    "AUTH_FAILED": (500, True), "FORBIDDEN": (403, False), "NOT_FOUND": (404, False),
-    "VALIDATION_ERROR": (400, False), "RATE_LIMITED": (429, True), "WEBHOOK_INVALID_URL": (400, False),
-    "WEBHOOK_INVALID_SECRET": (401, False), "RESOURCE_UNAVAILABLE": (503, True), "INTERNAL_ERROR": (500, True),
+    "AUTH_MISSING_KEY": (401, False),
+    "AUTH_INVALID_KEY": (401, False),
+    "AUTH_INVALID_CONTEXT": (401, False),
+    "AUTH_FAILED": (500, True),
+    "FORBIDDEN": (403, False),
+    "NOT_FOUND": (404, False),
+    "VALIDATION_ERROR": (400, False),
+    "RATE_LIMITED": (429, True),
+    "WEBHOOK_INVALID_URL": (400, False),
+    "WEBHOOK_INVALID_SECRET": (401, False),
+    "RESOURCE_UNAVAILABLE": (503, True),
+    "INTERNAL_ERROR": (500, True),
 }
 
 
@@ -113,4 +145,3 @@ def test_injected_retry_after_and_plain_text_429(emulator, http):
 def test_unknown_routes_and_methods_get_the_envelope(http):
     for response in (http.get("/v2/whatever"), http.delete("/v1/apps"), http.put("/v1/runs/x/cancel")):
         assert response.status_code == 404 and response.json()["code"] == "NOT_FOUND"
-
