@@ -128,8 +128,8 @@ def test_retry_schedule_resigns_each_attempt(emulator, http):
         got = receiver.wait_for(4, timeout=6)
         time.sleep(0.1)
         assert len(receiver.received) == 4  # the 4th attempt got a 200: no more
-    gaps = [b["at"] - a["at"] for a, b in zip(got, got[1:])]
-    for gap, expected in zip(gaps, (0.05, 0.3, 1.2)):
+    gaps = [b["at"] - a["at"] for a, b in zip(got, got[1:], strict=False)]
+    for gap, expected in zip(gaps, (0.05, 0.3, 1.2), strict=True):
         assert expected * 0.8 <= gap <= expected + 0.5
     bodies = {d["body"] for d in got}
     assert len(bodies) == 1  # same payload, re-signed each time
