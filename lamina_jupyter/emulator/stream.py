@@ -45,6 +45,7 @@ class _Session:
     async def run(self, run: Run) -> None:
         watcher = asyncio.ensure_future(self._watch_disconnect())
         try:
+            await self._maybe_drop()
             await self._events(run)
         except _Dropped:
             return
@@ -88,15 +89,19 @@ class _Session:
         return bool(done)
 
     async def _send(self, event: str, data: Any) -> None:
+        payload = f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+        await self.ctx.send({"type": "http.response.body", "body": payload, "more_body": True})
+        self.sent += 1
+        await self._maybe_drop()
+
+    async def _maybe_drop(self) -> None:
+        """The drop_stream fault: end the stream once `after_events` events went out."""
         if self.drop_after is not None and self.sent >= self.drop_after:
             if self.abrupt:
                 await abort_connection(self.ctx.receive)
             else:
                 await self.ctx.send({"type": "http.response.body", "body": b""})
             raise _Dropped
-        payload = f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
-        await self.ctx.send({"type": "http.response.body", "body": payload, "more_body": True})
-        self.sent += 1
 
     async def _watch_disconnect(self) -> None:
         while (await self.ctx.receive())["type"] != "http.disconnect":
