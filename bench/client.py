@@ -36,7 +36,8 @@ def measure(emu: Emulator, api: str, strategy: str, runs: int) -> dict[str, floa
             assert final.status == "completed" and final.completed_at is not None
             delays.append(seen - final.completed_at.timestamp())
         requests = emu.stats["requests"]
-    return {"cpu_ms": 1000 * cpu / runs, "requests": requests / runs, "delay_ms": 1000 * statistics.median(delays)}
+    return {"cpu_ms": 1000 * cpu / runs, "requests": requests / runs,
+            "delay_ms": 1000 * statistics.median(delays)}
 
 
 def main() -> None:
@@ -51,7 +52,8 @@ def main() -> None:
     for label in ("v1 /wait", "v1 stream"):
         r = results[label]
         print(f"{label} vs v1 polling: {r['requests'] / base['requests']:.2f}x requests, "
-              f"{r['delay_ms'] / max(base['delay_ms'], 1e-3):.2f}x delay, {r['cpu_ms'] / base['cpu_ms']:.2f}x CPU")
+              f"{r['delay_ms'] / max(base['delay_ms'], 1e-3):.2f}x delay, "
+              f"{r['cpu_ms'] / base['cpu_ms']:.2f}x CPU")
 
 
 if __name__ == "__main__":

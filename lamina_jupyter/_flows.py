@@ -107,7 +107,8 @@ def get_app(ctx: Context, app: App | str) -> Flow:
 def _upload(ctx: Context, item: Upload) -> Flow:
     require_v1(ctx, "Uploading local files")
     data, _ = yield from call(ctx, "POST", "/v1/assets/upload-urls",
-                              json_body={"files": [{"filename": item.filename, "mediaType": item.media_type}]})
+                              json_body={"files": [{"filename": item.filename,
+                                                    "mediaType": item.media_type}]})
     uploads = data.get("uploads")
     slot = uploads[0] if isinstance(uploads, list) and uploads and isinstance(uploads[0], dict) else {}
     put_url, asset_url = slot.get("uploadUrl"), slot.get("assetUrl")
@@ -129,7 +130,8 @@ def _canonical(inputs: Any) -> str:
 
 
 def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    moment = datetime.fromtimestamp(epoch, timezone.utc)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _reconcile(ctx: Context, app_id: str, inputs: Mapping[str, Any], t0: float) -> Flow:
@@ -148,8 +150,9 @@ def _reconcile(ctx: Context, app_id: str, inputs: Mapping[str, Any], t0: float) 
         return None
     raise UncertainStartError(
         f"Starting app {app_id} got no clear answer, and {len(new)} runs of this app started since {since} "
-        f"could be it. The run may have been created: check client.list_runs(app={app_id!r}, since={since!r}) "
-        "before starting it again.", app_id=app_id, since=since)
+        f"could be it. The run may have been created: check "
+        f"client.list_runs(app={app_id!r}, since={since!r}) before starting it again.",
+        app_id=app_id, since=since)
 
 
 def create_run(ctx: Context, app_id: str, body: dict[str, Any], params: dict[str, Any]) -> Flow:
@@ -174,7 +177,8 @@ def create_run(ctx: Context, app_id: str, body: dict[str, Any], params: dict[str
             return parse_run(ctx, data)
         if resends >= ctx.max_retries:
             raise UncertainStartError(f"Starting app {app_id} failed {resends + 1} time(s) ({cause}); "
-                                      "the run list shows no run was created. Try again later.", app_id=app_id)
+                                      "the run list shows no run was created. Try again later.",
+                                      app_id=app_id)
         yield Sleep(backoff(resends, ctx.rng))
         resends += 1
 

@@ -27,6 +27,7 @@ Retry rule (reliability.md §8), implemented by `send()`:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import time
@@ -100,7 +101,8 @@ class Context:
 
     base_url: str
     api: str = "v1"
-    timeout: httpx.Timeout = field(default_factory=lambda: httpx.Timeout(connect=5, read=30, write=30, pool=10))
+    timeout: httpx.Timeout = field(
+        default_factory=lambda: httpx.Timeout(connect=5, read=30, write=30, pool=10))
     max_retries: int = 2
     governor: RateGovernor = field(default_factory=RateGovernor)
     clock: Any = time.monotonic       # seconds, monotonic: deadlines and governor
@@ -144,10 +146,8 @@ def retry_hint(response: httpx.Response, body: Any, wall: float) -> float | None
         try:
             candidates.append(float(raw))
         except ValueError:
-            try:
+            with contextlib.suppress(TypeError, ValueError, IndexError, OverflowError):
                 candidates.append(parsedate_to_datetime(raw).timestamp() - wall)
-            except (TypeError, ValueError, IndexError, OverflowError):
-                pass
     if isinstance(body, dict):
         value = body.get("retryAfter")
         if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -186,8 +186,9 @@ def transport_error(exc: httpx.TransportError, base_url: str, attempts: int) -> 
             "network and the base URL (LAMINA_BASE_URL); for the local emulator, check that it is running.",
             request=request)
     if not isinstance(exc, TRANSIENT):
-        return TransportError(f"The request to Lamina at {base_url} could not be sent ({type(exc).__name__}: "
-                              f"{exc}). Check the base URL and the API key for stray characters.", request=request)
+        return TransportError(f"The request to Lamina at {base_url} could not be sent "
+                              f"({type(exc).__name__}: {exc}). Check the base URL and the API key for "
+                              "stray characters.", request=request)
     return TransportError(f"The connection to Lamina at {base_url} failed{tried} ({type(exc).__name__}: "
                           f"{exc}). This is usually temporary: try again.", request=request)
 
@@ -201,8 +202,8 @@ def send(ctx: Context, request: httpx.Request, *, kind: str = IDEMPOTENT, expect
         if governed:
             wait = ctx.governor.reserve()
             if wait > MAX_HINT and ctx.interactive:
-                raise RateLimitError(f"The rate limit pauses requests to {ctx.base_url} for another {wait:.0f} s; "
-                                     f"retry after that.", retry_after=wait, status_code=429)
+                raise RateLimitError(f"The rate limit pauses requests to {ctx.base_url} for another "
+                                     f"{wait:.0f} s; retry after that.", retry_after=wait, status_code=429)
             if wait > 0:
                 yield Sleep(wait, "rate limit")
         result = yield request
@@ -249,7 +250,8 @@ def call(ctx: Context, method: str, template: str, *ids: str, kind: str = IDEMPO
          params: dict[str, Any] | None = None, json_body: Any = None, read_timeout: float | None = None,
          run_id: str | None = None, expect: type | None = dict) -> Generator[Step, Any, tuple[Any, dict]]:
     """A JSON API call: returns (envelope["data"], envelope), checking the data's shape."""
-    request = ctx.request(method, template, *ids, params=params, json_body=json_body, read_timeout=read_timeout)
+    request = ctx.request(method, template, *ids, params=params, json_body=json_body,
+                          read_timeout=read_timeout)
     response, body = yield from send(ctx, request, kind=kind, run_id=run_id)
     if not isinstance(body, dict):
         if kind == CREATE:
@@ -261,5 +263,6 @@ def call(ctx: Context, method: str, template: str, *ids: str, kind: str = IDEMPO
     if not isinstance(data, expect):
         if kind == CREATE:
             raise OutcomeUnknown("a success response without run data")
-        raise response_error(response, f"expected 'data' to be a JSON {'object' if expect is dict else 'array'}")
+        shape = "object" if expect is dict else "array"
+        raise response_error(response, f"expected 'data' to be a JSON {shape}")
     return data, body

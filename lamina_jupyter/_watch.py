@@ -21,8 +21,8 @@ from .errors import (
     AuthenticationError,
     LaminaWarning,
     RateLimitError,
-    RunFailedError,
     ResponseError,
+    RunFailedError,
     TransportError,
     WaitTimeout,
 )
@@ -91,8 +91,7 @@ def _poll(w: _Watcher, look_first: bool) -> Flow:
                     raise
             else:
                 failures = 0
-                for e in w.update(run):
-                    yield e
+                yield from w.update(run)
                 if run.is_done:
                     return run
         remaining = w.remaining()
@@ -111,15 +110,14 @@ def _long_poll(w: _Watcher) -> Flow:
             raise w.timed_out()
         window = max(1, min(WAIT_WINDOW, math.ceil(remaining)))
         try:
-            data, envelope = yield from call(w.ctx, "GET", "/v1/runs/{}/wait", w.run_id, params={"timeout": window},
-                                             read_timeout=window + 15.0, run_id=w.run_id)
+            data, _ = yield from call(w.ctx, "GET", "/v1/runs/{}/wait", w.run_id, params={"timeout": window},
+                                      read_timeout=window + 15.0, run_id=w.run_id)
         except (AuthenticationError, RateLimitError):
             raise
         except (APIError, TransportError):
             return None
         run = parse_run(w.ctx, data)
-        for e in w.update(run):
-            yield e
+        yield from w.update(run)
         if run.is_done:
             return run
 
@@ -171,8 +169,7 @@ def _read_events(w: _Watcher) -> Flow:
         if not isinstance(parsed, dict):
             continue
         run = parse_run(w.ctx, parsed["data"] if isinstance(parsed.get("data"), dict) else parsed)
-        for e in w.update(run):
-            yield e
+        yield from w.update(run)
         if run.is_done:
             return run
         if w.remaining() <= 0:
@@ -183,8 +180,7 @@ def watch(ctx: Context, run: Run | str, *, timeout: float | None = None, live: b
     """Follow a run to a terminal state, emitting each new state. `live` prefers SSE over /wait."""
     w = _Watcher(ctx, run, timeout)
     if w.last is not None:
-        for e in w.update(w.last):
-            yield e
+        yield from w.update(w.last)
         if w.last.is_done:
             return w.last
     strategy = ctx.strategy if ctx.strategy != "auto" else ("stream" if live else "wait")

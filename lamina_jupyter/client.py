@@ -51,7 +51,8 @@ class _Base:
             raise ValueError(f"wait_strategy must be auto, wait, stream or poll, not {wait_strategy!r}")
         self.settings: Settings = resolve_settings(api_key, base_url, api, timeout, max_retries)
         self._ctx = Context(base_url=self.settings.base_url, api=api, timeout=self.settings.timeout,
-                            max_retries=max_retries, governor=governor or governor_for(self.settings.base_url),
+                            max_retries=max_retries,
+                            governor=governor or governor_for(self.settings.base_url),
                             strategy=wait_strategy)
         self._auth = _BearerAuth(self.settings.api_key, self._ctx)
 
@@ -152,7 +153,8 @@ class Client(_Base):
         return self._call(_flows.get_run(self._ctx, run))
 
     def wait(self, run: Run | str, *, timeout: float | None = None, on_update: OnUpdate | None = None) -> Run:
-        return self._call(_watch.watch(self._ctx, run, timeout=timeout, live=on_update is not None), on_update)
+        flow = _watch.watch(self._ctx, run, timeout=timeout, live=on_update is not None)
+        return self._call(flow, on_update)
 
     def stream(self, run: Run | str, *, timeout: float | None = None) -> Iterator[Run]:
         return self._steps(_watch.watch(self._ctx, run, timeout=timeout, live=True), [])

@@ -124,8 +124,8 @@ def _check_value(p: Parameter, value: Any, family: str, problems: list[dict[str,
         if not isinstance(value, str) or value not in p.options:
             hint = _nearest(value, list(p.options)) if isinstance(value, str) else None
             msg = f"{name!r}: invalid option {value!r}. Must be one of: {', '.join(p.options)}"
-            problems.append(_problem(name, "invalid_option", msg + (f". Did you mean {hint!r}?" if hint else ""),
-                                     allowed=list(p.options), got=value))
+            msg += f". Did you mean {hint!r}?" if hint else ""
+            problems.append(_problem(name, "invalid_option", msg, allowed=list(p.options), got=value))
         return value
     if p.type == "url":
         items = value if isinstance(value, (list, tuple)) and p.multiple else [value]
@@ -135,9 +135,9 @@ def _check_value(p: Parameter, value: Any, family: str, problems: list[dict[str,
                 out.append(item)
             elif _uploadable(item):
                 if family != "v1":
-                    problems.append(_problem(name, "invalid_media", f"{name!r}: local files, bytes and images "
-                                             "need the v1 API to upload them; use Client(api='v1') or pass "
-                                             "a public http(s) URL"))
+                    problems.append(_problem(name, "invalid_media", f"{name!r}: local files, bytes and "
+                                             "images need the v1 API to upload them; use Client(api='v1') "
+                                             "or pass a public http(s) URL"))
                 out.append(as_upload(item) if family == "v1" else item)
             else:
                 shown = item if isinstance(item, str) else type(item).__name__
@@ -184,8 +184,8 @@ def prepare_inputs(app: App, inputs: Mapping[str, Any] | None, family: str = "v1
         payload[wire_key[id(p)]] = _check_value(p, value, family, problems)
     for p in params:
         if id(p) not in seen and p.required and p.default is None:
-            problems.append(_problem(p.name, "missing_no_default", f"{p.name!r}: required and has no default; "
-                                     f"pass it as inputs[{(p.key or p.name)!r}]"))
+            problems.append(_problem(p.name, "missing_no_default", f"{p.name!r}: required and has no "
+                                     f"default; pass it as inputs[{(p.key or p.name)!r}]"))
     if problems:
         lines = "".join(f"\n  - {pr['message']}" for pr in problems)
         raise ValidationError(f"{len(problems)} problem(s) with the inputs for {app.name!r}; nothing was "

@@ -246,6 +246,7 @@ class Estimate:
             return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
         affordable = d.get("affordable")
-        return cls(app_id=_str(d, "appId"), expected=num(credits.get("expected")), min=num(credits.get("min")),
-                   max=num(credits.get("max")), current_balance=num(d.get("currentBalance")),
+        return cls(app_id=_str(d, "appId"), expected=num(credits.get("expected")),
+                   min=num(credits.get("min")), max=num(credits.get("max")),
+                   current_balance=num(d.get("currentBalance")),
                    affordable=affordable if isinstance(affordable, bool) else None, raw=dict(d))

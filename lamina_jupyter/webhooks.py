@@ -54,7 +54,8 @@ def load_keys(jwks: Any) -> dict[str, Any]:
             continue
         if len(raw) != 32:
             continue
-        kid = jwk.get("kid") if isinstance(jwk.get("kid"), str) else f"key-{index}"
+        kid_value = jwk.get("kid")
+        kid = kid_value if isinstance(kid_value, str) else f"key-{index}"
         keys[kid] = Ed25519PublicKey.from_public_bytes(raw)
     return keys
 

@@ -61,7 +61,8 @@ def test_stream_yields_states_until_terminal(lamina):
 
 
 def test_run_returns_outputs_that_read_and_open_as_images(lamina, tmp_path):
-    final = lamina.run("Text to Image", {"Prompt": unique("a lighthouse"), "Aspect Ratio": "16:9"}, timeout=30)
+    inputs = {"Prompt": unique("a lighthouse"), "Aspect Ratio": "16:9"}
+    final = lamina.run("Text to Image", inputs, timeout=30)
     out = final.output("Image")
     assert out.image().size == (640, 360)
     saved = out.save(tmp_path / "x.png")
@@ -163,10 +164,12 @@ def test_both_clients_expose_the_same_public_api():
             assert isinstance(other, property), name
             continue
         params = [(p.name, p.kind, p.default) for p in inspect.signature(member).parameters.values()]
-        assert params == [(p.name, p.kind, p.default) for p in inspect.signature(other).parameters.values()], name
+        other_params = inspect.signature(other).parameters.values()
+        assert params == [(p.name, p.kind, p.default) for p in other_params], name
         if name not in ("__init__", "stream"):
             assert inspect.iscoroutinefunction(other), name
-    assert inspect.isasyncgenfunction(AsyncClient._steps) and not inspect.iscoroutinefunction(AsyncClient.stream)
+    assert inspect.isasyncgenfunction(AsyncClient._steps)
+    assert not inspect.iscoroutinefunction(AsyncClient.stream)
 
 
 @pytest.mark.anyio

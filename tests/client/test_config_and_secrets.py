@@ -21,7 +21,8 @@ def write_config(home, key="lma_fromconfig_123456", base="https://config.test/",
     folder = home / ".lamina"
     folder.mkdir(exist_ok=True)
     path = folder / "config.json"
-    path.write_text(json.dumps({"version": 1, "credentials": {"kind": "apikey", "apiKey": key, "baseUrl": base,
+    path.write_text(json.dumps({"version": 1, "credentials": {"kind": "apikey", "apiKey": key,
+                                                               "baseUrl": base,
                                                                "savedAt": "2026-05-01T10:00:00.000Z"}}))
     path.chmod(mode)
     return path
@@ -43,7 +44,8 @@ def test_argument_beats_environment_beats_dotenv_beats_config(monkeypatch, tmp_p
 
 def test_default_base_url_and_config_version_other_than_1_is_ignored(tmp_path):
     path = write_config(tmp_path / "home")
-    path.write_text(json.dumps({"version": 2, "credentials": {"kind": "apikey", "apiKey": "lma_x_123456789"}}))
+    creds = {"kind": "apikey", "apiKey": "lma_x_123456789"}
+    path.write_text(json.dumps({"version": 2, "credentials": creds}))
     with pytest.raises(ConfigurationError):
         resolve_settings()
     assert resolve_settings("lma_arg_123456789").base_url == "https://app.uselamina.ai"

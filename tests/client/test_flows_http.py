@@ -58,7 +58,8 @@ def test_500_every_time_gives_server_error_after_three_requests():
 
 
 @pytest.mark.parametrize("headers,body,expected", [
-    ({"Retry-After": "2"}, {"error": "slow", "code": "RATE_LIMITED", "retryable": True, "retryAfter": 2}, 2.0),
+    ({"Retry-After": "2"}, {"error": "slow", "code": "RATE_LIMITED", "retryable": True, "retryAfter": 2},
+     2.0),
     ({}, {"error": "slow", "code": "RATE_LIMITED", "retryable": True, "retryAfter": 3}, 3.0),
     ({"retry-after-ms": "1500"}, None, 1.5),
     ({"Retry-After": "Thu, 01 Jan 2026 00:00:04 GMT"}, None, 4.0),
@@ -93,7 +94,8 @@ def test_429_with_hint_over_120_s_raises_at_once_without_sleeping():
 
 
 @pytest.mark.parametrize("status,body,exc", [
-    (400, {"error": "Invalid inputs", "details": ['"Location": invalid option "Mars". Must be one of: Studio']},
+    (400, {"error": "Invalid inputs",
+           "details": ['"Location": invalid option "Mars". Must be one of: Studio']},
      ValidationError),
     (401, {"error": "Invalid API key", "code": "AUTH_INVALID_KEY", "retryable": False}, AuthenticationError),
     (403, {"error": "Forbidden", "code": "FORBIDDEN", "retryable": False}, AuthenticationError),

@@ -33,7 +33,8 @@ def test_start_sends_names_and_webhook_query():
 def test_invalid_inputs_send_nothing():
     ctx = make_ctx()
     with pytest.raises(ValidationError) as info:
-        drive(ctx, _flows.start(ctx, APP, {"Style": "neon ", "Colour": "red", "Upload": "not a url"}), script())
+        bad = {"Style": "neon ", "Colour": "red", "Upload": "not a url"}
+        drive(ctx, _flows.start(ctx, APP, bad), script())
     assert info.value.trace.requests == []
     errors = sorted(d["error"] for d in info.value.details)
     assert errors == ["invalid_media", "invalid_option", "missing_no_default", "unknown_parameter"]
@@ -88,7 +89,8 @@ def test_not_sent_errors_and_not_created_statuses_are_resent_directly():
 def test_503_then_202_on_start_is_retried():
     ctx = make_ctx()
     trace = drive(ctx, start(ctx), script(
-        (503, {"error": "busy", "code": "RESOURCE_UNAVAILABLE", "retryable": True}), (202, {"data": run_json()})))
+        (503, {"error": "busy", "code": "RESOURCE_UNAVAILABLE", "retryable": True}),
+        (202, {"data": run_json()})))
     assert trace.routes == [START, START]
 
 
@@ -153,7 +155,8 @@ def test_stream_error_event_with_cancelled_is_terminal():
 def test_stream_drop_falls_back_to_polling():
     ctx = make_ctx(strategy="stream")
     lines = ["event: progress", f"data: {json.dumps(run_json('r1', 'running'))}", ""]
-    trace = drive(ctx, _watch.watch(ctx, "r1"), script((200, None), (200, {"data": run_json("r1", "completed")})),
+    responder = script((200, None), (200, {"data": run_json("r1", "completed")}))
+    trace = drive(ctx, _watch.watch(ctx, "r1"), responder,
                   lines=lines)
     assert trace.routes == ["GET /v1/runs/r1/stream", "GET /v1/runs/r1"]
     assert trace.result.status == "completed"

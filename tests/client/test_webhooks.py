@@ -11,8 +11,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from lamina_jupyter import SignatureError
 from lamina_jupyter.webhooks import Deduper, verify
 
-SVIX_KEYPAIR = base64.b64decode("6Xb/dCcHpPea21PS1N9VY/NZW723CEc77N4rJCubMbfVKIDij2HKpMKkioLlX0dRqSKJp4AJ6p9lMicMFs6Kvg==")
-JWK = {"kty": "OKP", "crv": "Ed25519", "x": "1SiA4o9hyqTCpIqC5V9HUakiiaeACeqfZTInDBbOir4", "kid": "lamina-webhook-v1"}
+SVIX_KEYPAIR = base64.b64decode(
+    "6Xb/dCcHpPea21PS1N9VY/NZW723CEc77N4rJCubMbfVKIDij2HKpMKkioLlX0dRqSKJp4AJ6p9lMicMFs6Kvg==")
+JWK = {"kty": "OKP", "crv": "Ed25519", "x": "1SiA4o9hyqTCpIqC5V9HUakiiaeACeqfZTInDBbOir4",
+       "kid": "lamina-webhook-v1"}
 JWKS = {"keys": [JWK]}
 VECTOR_1 = ("1614265330", b'{"test": 2432232314}',
             "74c5c093b6b246b04bd120355531cb87714d6015542694222b1ac4b0fdec26330ffa3675ee9d1d70e3637a1488a9bc92a"
