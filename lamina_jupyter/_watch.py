@@ -23,6 +23,7 @@ from .errors import (
     RateLimitError,
     ResponseError,
     RunFailedError,
+    ServerError,
     TransportError,
     WaitTimeout,
 )
@@ -32,7 +33,7 @@ DEFAULT_TIMEOUT = 600.0      # interactive deadline (reliability.md §8)
 WAIT_WINDOW = 60             # seconds per /wait call (docs: 60 for images, max 120)
 MAX_POLL_FAILURES = 5        # consecutive failed polls before giving up
 KNOWN_STATUSES = {"queued", "running", "completed", "failed", "cancelled"}
-TRANSIENT = (TransportError, ResponseError)
+TRANSIENT = (TransportError, ResponseError, ServerError)
 
 
 def poll_interval(n: int, elapsed: float, jitter: float) -> float:

@@ -45,7 +45,8 @@ class _Base:
 
     def __init__(self, api_key: str | Secret | None = None, base_url: str | None = None, api: str = "v1",
                  timeout: float | httpx.Timeout | None = None, max_retries: int = 2, *,
-                 governor: RateGovernor | None = None, wait_strategy: str = "auto") -> None:
+                 governor: RateGovernor | None = None, wait_strategy: str = "auto",
+                 interactive: bool = True) -> None:
         api_key = Secret(api_key) if isinstance(api_key, str) else api_key  # never a bare str in a frame
         if wait_strategy not in ("auto", "wait", "stream", "poll"):
             raise ValueError(f"wait_strategy must be auto, wait, stream or poll, not {wait_strategy!r}")
@@ -53,7 +54,7 @@ class _Base:
         self._ctx = Context(base_url=self.settings.base_url, api=api, timeout=self.settings.timeout,
                             max_retries=max_retries,
                             governor=governor or governor_for(self.settings.base_url),
-                            strategy=wait_strategy)
+                            strategy=wait_strategy, interactive=interactive)
         self._auth = _BearerAuth(self.settings.api_key, self._ctx)
 
     @property
@@ -78,15 +79,19 @@ class _Base:
 
 
 class Client(_Base):
-    """Blocking client. Use as a context manager, or call close()."""
+    """Blocking client. Use as a context manager, or call close().
+
+    wait_strategy: how wait() follows a v1 run: "auto" (SSE when on_update is given, else /wait),
+    "wait", "stream" or "poll" (legacy always polls). interactive=False (batches): a retry hint over
+    120 s pauses the shared rate governor and waits instead of raising RateLimitError."""
 
     def __init__(self, api_key: str | Secret | None = None, base_url: str | None = None, api: str = "v1",
                  timeout: float | httpx.Timeout | None = None, max_retries: int = 2, *,
-                 governor: RateGovernor | None = None, wait_strategy: str = "auto",
+                 governor: RateGovernor | None = None, wait_strategy: str = "auto", interactive: bool = True,
                  transport: httpx.BaseTransport | None = None) -> None:
         api_key = Secret(api_key) if isinstance(api_key, str) else api_key
         super().__init__(api_key, base_url, api, timeout, max_retries, governor=governor,
-                         wait_strategy=wait_strategy)
+                         wait_strategy=wait_strategy, interactive=interactive)
         self._http = httpx.Client(auth=self._auth, timeout=self.settings.timeout, transport=transport)
 
     def _steps(self, flow: Generator[Any, Any, Any], box: list[Any]) -> Iterator[Any]:
@@ -198,11 +203,11 @@ class AsyncClient(_Base):
 
     def __init__(self, api_key: str | Secret | None = None, base_url: str | None = None, api: str = "v1",
                  timeout: float | httpx.Timeout | None = None, max_retries: int = 2, *,
-                 governor: RateGovernor | None = None, wait_strategy: str = "auto",
+                 governor: RateGovernor | None = None, wait_strategy: str = "auto", interactive: bool = True,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         api_key = Secret(api_key) if isinstance(api_key, str) else api_key
         super().__init__(api_key, base_url, api, timeout, max_retries, governor=governor,
-                         wait_strategy=wait_strategy)
+                         wait_strategy=wait_strategy, interactive=interactive)
         self._http = httpx.AsyncClient(auth=self._auth, timeout=self.settings.timeout, transport=transport)
 
     async def _steps(self, flow: Generator[Any, Any, Any], box: list[Any]) -> AsyncIterator[Any]:
