@@ -11,7 +11,7 @@ import logging
 import uuid
 from typing import Any
 
-from .errors import PLAIN_TEXT_429, ApiError, render
+from .errors import CODES, PLAIN_TEXT_429, ApiError, render
 from .faults import Fault, abort_connection
 from .state import State
 from .web import Ctx, Reply, Router, not_found
@@ -96,8 +96,7 @@ class EmulatorApp:
             await ctx.write(Reply(200, b'{"data": {"runId": "' + ctx.request_id.encode() + b'", "status": '))
             return True
         if fault.kind == "status":
-            status = int(p.get("status", 503))
-            code = p.get("code", "RESOURCE_UNAVAILABLE")
+            status, code = status_and_code(p.get("status"), p.get("code"))
             retry_after = p.get("retry_after")
             if p.get("plain_text"):
                 headers = {"retry-after": str(retry_after)} if retry_after is not None else {}
@@ -152,6 +151,26 @@ class EmulatorApp:
     def error_reply(self, ctx: Ctx, err: ApiError) -> Reply:
         status, body, headers = render(err, ctx.request_id, "legacy" if ctx.family == "legacy" else "v1")
         return Reply(status, body, headers.pop("content-type"), headers)
+
+
+STATUS_CODES = {
+    400: "VALIDATION_ERROR",
+    401: "AUTH_INVALID_KEY",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    429: "RATE_LIMITED",
+    503: "RESOURCE_UNAVAILABLE",
+}
+
+
+def status_and_code(status: Any, code: Any) -> tuple[int, str]:
+    """Fill whichever of status/code the fault left out from the other (default 503)."""
+    if status is None and code is None:
+        return 503, "RESOURCE_UNAVAILABLE"
+    if status is None:
+        return CODES.get(code, (500, True))[0], code
+    status = int(status)
+    return status, code or STATUS_CODES.get(status, "INTERNAL_ERROR")
 
 
 def presented_key(ctx: Ctx) -> str:

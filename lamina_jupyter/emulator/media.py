@@ -151,7 +151,7 @@ def clip_gif(prompt: str, duration: str) -> bytes:
     frames_n = 8 if duration == "2s" else 16
     size = (320, 180)
     rng = random.Random(seed_of(prompt, duration))
-    base = _gradient(size, (20, 20, 40), tuple(rng.randint(60, 255) for _ in range(3)))
+    base = _gradient(size, (20, 20, 40), (rng.randint(60, 255), rng.randint(60, 255), rng.randint(60, 255)))
     frames = []
     for i in range(frames_n):
         frame = base.copy()

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import math
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
-from .apps import detail_json, search_apps, summary_json
+from .apps import detail_json, resolve_inputs, search_apps, summary_json
 from .errors import ApiError, invalid
 from .runs import find_app, find_run, start_run, status_reply
 from .state import State
-from .store import TERMINAL
+from .store import wait_any
 from .web import Ctx, Reply, Router, json_reply
 
 STATUSES = ("queued", "running", "completed", "failed", "cancelled")
@@ -43,8 +43,6 @@ def register(router: Router) -> None:
         app = find_app(app_id)
         body = await ctx.json_body(required=False)
         if body and "inputs" in body:
-            from .apps import resolve_inputs
-
             resolve_inputs(app, body["inputs"], state.base_url)
         breakdown = [
             {"nodeId": o.node_id, "nodeType": o.node_type, "credits": o.credits} for o in app.outputs
@@ -84,12 +82,7 @@ def register(router: Router) -> None:
             left = deadline - asyncio.get_running_loop().time()
             if left <= 0:
                 break
-            waiters = [asyncio.ensure_future(run.changed.wait())]
-            if closing is not None:
-                waiters.append(asyncio.ensure_future(closing.wait()))
-            _, pending = await asyncio.wait(waiters, timeout=left, return_when=asyncio.FIRST_COMPLETED)
-            for task in pending:
-                task.cancel()
+            await wait_any([run.changed] + ([closing] if closing else []), left)
         body: dict[str, Any] = {"data": run.to_json("v1")}
         if not run.terminal:
             body["timeout"] = True
@@ -186,8 +179,6 @@ def parse_since(raw: str | None) -> float | None:
         text = raw.strip().replace("Z", "+00:00").replace("z", "+00:00")
         moment = datetime.fromisoformat(text)
         if moment.tzinfo is None:
-            from datetime import timezone
-
             moment = moment.replace(tzinfo=timezone.utc)
         return moment.timestamp()
     except (ValueError, OverflowError, OSError):
@@ -202,6 +193,3 @@ def parse_since(raw: str | None) -> float | None:
                 }
             ],
         ) from None
-
-
-__all__ = ["register", "TERMINAL"]

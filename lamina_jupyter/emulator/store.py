@@ -127,6 +127,18 @@ class Run:
         }
 
 
+async def wait_any(events: list[asyncio.Event], timeout: float) -> bool:
+    """Wait until one of the events is set or the timeout passes; True when an event fired."""
+    waiters = [asyncio.ensure_future(e.wait()) for e in events]
+    done, pending = await asyncio.wait(
+        waiters, timeout=max(0.0, timeout), return_when=asyncio.FIRST_COMPLETED
+    )
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    return bool(done)
+
+
 def has_word(resolved: dict[str, Any], word: str) -> bool:
     return any(isinstance(v, str) and word in v.lower() for v in resolved.values())
 

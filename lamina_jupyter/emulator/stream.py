@@ -17,7 +17,7 @@ from typing import Any
 from .faults import Fault, abort_connection
 from .runs import find_run
 from .state import State
-from .store import Run
+from .store import Run, wait_any
 from .web import Ctx, Router
 
 PING_EVERY = 15.0
@@ -79,14 +79,8 @@ class _Session:
         await self._send("complete" if run.status == "completed" else "error", run.to_json("v1"))
 
     async def _sleep_until(self, changed: asyncio.Event, seconds: float) -> bool:
-        waiters = [asyncio.ensure_future(changed.wait()), asyncio.ensure_future(self.disconnected.wait())]
-        if self.state.closing is not None:
-            waiters.append(asyncio.ensure_future(self.state.closing.wait()))
-        done, pending = await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
-        return bool(done)
+        closing = [self.state.closing] if self.state.closing else []
+        return await wait_any([changed, self.disconnected, *closing], seconds)
 
     async def _send(self, event: str, data: Any) -> None:
         payload = f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()

@@ -79,7 +79,8 @@ class Ctx:
 
     async def body(self, limit: int = MAX_JSON_BODY) -> bytes:
         declared = self.headers.get("content-length", "")
-        chunks, size, too_big = [], 0, declared.isdigit() and int(declared) > limit
+        chunks: list[bytes] = []
+        size, too_big = 0, declared.isdigit() and int(declared) > limit
         while True:
             message = await self.receive()
             if message["type"] == "http.disconnect":

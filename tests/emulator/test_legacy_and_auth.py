@@ -145,3 +145,19 @@ def test_injected_retry_after_and_plain_text_429(emulator, http):
 def test_unknown_routes_and_methods_get_the_envelope(http):
     for response in (http.get("/v2/whatever"), http.delete("/v1/apps"), http.put("/v1/runs/x/cancel")):
         assert response.status_code == 404 and response.json()["code"] == "NOT_FOUND"
+
+
+def test_status_fault_fills_status_or_code_from_the_other(emulator, http):
+    emulator.inject("status", route="GET /v1/apps", code="NOT_FOUND")
+    emulator.inject("status", route="GET /v1/apps", status=429)
+    emulator.inject("status", route="GET /v1/apps")
+    first, second, third = (http.get("/v1/apps") for _ in range(3))
+    assert (first.status_code, first.json()["code"]) == (404, "NOT_FOUND")
+    assert (second.status_code, second.json()["code"]) == (429, "RATE_LIMITED")
+    assert (third.status_code, third.json()["code"]) == (503, "RESOURCE_UNAVAILABLE")
+
+
+def test_faults_on_legacy_routes_use_the_legacy_body(emulator, http):
+    emulator.inject("status", route="GET /api/apps", status=503)
+    response = http.get("/api/apps")
+    assert response.status_code == 503 and set(response.json()) == {"error"}
