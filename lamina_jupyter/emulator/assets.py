@@ -14,8 +14,8 @@ from urllib.parse import quote
 
 from .errors import ApiError, field_error, invalid
 from .outputs import media_bytes
+from .run import iso
 from .state import Asset, State
-from .store import iso
 from .web import Ctx, Reply, Router, json_reply
 
 MEDIA_TYPES = {"image": "image/png", "video": "video/mp4", "audio": "audio/mpeg"}

@@ -12,8 +12,8 @@ import httpx
 
 from . import media
 from .apps import CARTOONIFY
+from .run import OutputState, Run
 from .state import State
-from .store import OutputState, Run
 
 FETCH_TIMEOUT = 3.0
 MAX_INPUT_BYTES = 25 << 20

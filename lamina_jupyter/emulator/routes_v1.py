@@ -7,11 +7,12 @@ import math
 from datetime import datetime, timezone
 from typing import Any
 
-from .apps import detail_json, resolve_inputs, search_apps, summary_json
+from .apps import detail_json, search_apps, summary_json
 from .errors import ApiError, invalid
+from .run import wait_any
 from .runs import find_app, find_run, start_run, status_reply
 from .state import State
-from .store import wait_any
+from .validation import resolve_inputs
 from .web import Ctx, Reply, Router, json_reply
 
 STATUSES = ("queued", "running", "completed", "failed", "cancelled")

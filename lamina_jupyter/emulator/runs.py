@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from .apps import APPS, CARTOONIFY, App, resolve_inputs, select_outputs
+from .apps import APPS, CARTOONIFY, App
 from .errors import ApiError, field_error
+from .run import Run
 from .state import State
-from .store import Run
+from .validation import resolve_inputs, select_outputs
 from .web import Ctx, Reply, json_reply
 
 

@@ -22,9 +22,10 @@ from . import admin, assets, routes_legacy, routes_v1, stream
 from .config import Settings, Stats
 from .dispatch import EmulatorApp
 from .outputs import InputFetcher, complete_output
+from .run import iso
 from .signer import WebhookDeliverer, WebhookSigner
 from .state import State
-from .store import RunStore, iso
+from .store import RunStore
 from .web import Router
 
 T = TypeVar("T")

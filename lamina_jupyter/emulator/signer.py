@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from .config import Settings, Stats
-from .store import Run
+from .run import Run
 
 KID = "lamina-webhook-v1"
 RETRY_DELAYS = (5.0, 30.0, 120.0)

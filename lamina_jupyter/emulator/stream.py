@@ -15,9 +15,9 @@ import time
 from typing import Any
 
 from .faults import Fault, abort_connection
+from .run import Run, wait_any
 from .runs import find_run
 from .state import State
-from .store import Run, wait_any
 from .web import Ctx, Router
 
 PING_EVERY = 15.0
