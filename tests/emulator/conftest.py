@@ -18,3 +18,10 @@ def anon(emulator):
     """An httpx client without any key."""
     with httpx.Client(base_url=emulator.base_url, timeout=10) as c:
         yield c
+
+
+@pytest.fixture(autouse=True)
+def release_hold(emulator_session):
+    """The shared fixture restores latency etc. but not `hold`; a held emulator would stall later tests."""
+    yield
+    emulator_session.configure(hold=False, time_factor=1.0)
