@@ -36,3 +36,12 @@ __all__ = [
 
 # Notebook entry point: `load_ipython_extension(ipython)` is added here by the magic's author; it
 # must import `.magic` inside the function so that `import lamina_jupyter` stays light.
+
+
+def __getattr__(name: str) -> object:
+    """run_dataframe / arun_dataframe load pandas on first use only (`import lamina_jupyter` stays light)."""
+    if name in ("run_dataframe", "arun_dataframe"):
+        from . import frames
+
+        return getattr(frames, name)
+    raise AttributeError(f"module 'lamina_jupyter' has no attribute {name!r}")
