@@ -178,7 +178,8 @@ def plan_rows(
     problems: list[dict[str, Any]] = []
     column_of = {p: c for c, p in cmap.columns.items()}
     for position, (label, record) in enumerate(rows):
-        inputs = {p: _cell(record[c]) for c, p in cmap.columns.items()}
+        cells = {p: _cell(record[c]) for c, p in cmap.columns.items()}
+        inputs = {p: v for p, v in cells.items() if v is not None}  # empty cell: the default (or "missing")
         inputs.update(cmap.constants)
         try:
             prepared = prepare_inputs(app, inputs, family)
