@@ -69,9 +69,9 @@ class Stats:
         }
 
     def reset(self) -> None:
-        running = self.running
-        self.__init__()  # type: ignore[misc]
-        self.running = self.peak_running = running
+        """Zero every counter; `running` is a gauge, so it (and the peak) start from the current value."""
+        fresh = Stats(running=self.running, peak_running=self.running)
+        self.__dict__.update(fresh.__dict__)
 
     def running_delta(self, delta: int) -> None:
         self.running += delta

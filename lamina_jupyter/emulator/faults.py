@@ -3,11 +3,11 @@
 Resetting a connection from inside an ASGI app: uvicorn's `receive` callable is a bound method of
 the protocol's RequestResponseCycle, whose `.transport` is the asyncio transport of the client
 socket. Setting SO_LINGER to (on, 0 s) on that socket and calling `transport.abort()` makes the
-kernel send an RST instead of a FIN; httpx reports it as ReadError ("Connection reset by peer"),
-whether or not headers were already sent. With `fin=True` the connection is closed normally before
-any answer, which httpx reports as RemoteProtocolError ("Server disconnected"). Afterwards we
-drain `receive()` until uvicorn reports `http.disconnect`, so it neither logs "returned without
-starting response" nor sends a 500.
+kernel send an RST instead of a FIN; httpx usually reports it as ReadError ("Connection reset by
+peer"), sometimes as RemoteProtocolError when it notices the dead socket first. With `fin=True`
+the connection is closed normally before any answer, which httpx reports as RemoteProtocolError
+("Server disconnected"). Afterwards we drain `receive()` until uvicorn reports `http.disconnect`,
+so it neither logs "returned without starting response" nor sends a 500.
 """
 
 from __future__ import annotations
