@@ -147,11 +147,12 @@ class Engine:
             if with_inputs:
                 matches = [r for r in found if canonical(r.raw["inputs"]) == canonical(row.payload)]
             else:
-                matches = found if len(rows) == 1 else []
+                matches = list(found) if len(rows) == 1 else []
             if len(matches) == 1:
-                self.journal.submitted(key, prior.attempt, matches[0].id)  # type: ignore[union-attr]
-                found.remove(matches[0])
-                adopt.append((row, key, matches[0].id, prior.t0))
+                match = matches[0]
+                self.journal.submitted(key, prior.attempt, match.id)  # type: ignore[union-attr]
+                found.remove(match)
+                adopt.append((row, key, match.id, prior.t0))
                 self.report.reconciled += 1
             else:
                 why = (
