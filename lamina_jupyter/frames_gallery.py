@@ -107,9 +107,9 @@ class Gallery:
         return f"<Gallery of {self.tiles} tile(s){more}>"
 
 
-def _tile(cell: Any, kind: str, caption: str, thumb: str | None, problem: str | None) -> str:
+def _tile(cell: Any, kind: str, caption: str, thumb: str | None, problem: str | None, width: int) -> str:
     esc = html.escape
-    style = "display:inline-block;vertical-align:top;margin:4px;width:{w}px;font:12px sans-serif"
+    style = f"display:inline-block;vertical-align:top;margin:4px;width:{width}px;font:12px sans-serif"
     if kind == "text" and cell is not None and not is_http_url(cell):
         body = f"<div style='border:1px solid #ddd;padding:4px;white-space:pre-wrap'>{esc(str(cell))}</div>"
     elif thumb:
@@ -180,7 +180,7 @@ def gallery(
 
     with _http() as http, ThreadPoolExecutor(THREADS) as pool:
         thumbs = list(pool.map(thumb_for, shown))
-    tiles = "".join(_tile(c[2], c[3], c[4], t, p) for c, (t, p) in zip(shown, thumbs, strict=False))
+    tiles = "".join(_tile(c[2], c[3], c[4], t, p, thumb) for c, (t, p) in zip(shown, thumbs, strict=False))
     note = (
         (
             f"<div style='font:12px sans-serif'>{skipped} more not shown; gallery(max_images=...) shows more"
