@@ -41,10 +41,10 @@ def thumbnail_data_uri(data: bytes, size: int = 256, quality: int = 80) -> str:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
-            img.seek(0)
-            img.thumbnail((size, size))
-            img = img.convert("RGB")
+            opened = Image.open(io.BytesIO(data))
+            opened.seek(0)
+            opened.thumbnail((size, size))
+            img = opened.convert("RGB")
     except (
         UnidentifiedImageError,
         Image.DecompressionBombError,

@@ -250,11 +250,8 @@ class Job:
             status[pos], run_id[pos], seconds[pos] = o.status, o.run_id, o.seconds if o.seconds else math.nan
             produced = o.outputs or []
             for i, col in enumerate(outs):
-                match = (
-                    produced[i]
-                    if len(produced) == len(outs)
-                    else next((p for p in produced if p.get("label") == col["label"]), None)
-                )
+                same_label = [p for p in produced if p.get("label") == col["label"]]
+                match = produced[i] if len(produced) == len(outs) else (same_label[0] if same_label else None)
                 if match is not None and match.get("status") == "completed":
                     values[col["column"]][pos] = match.get("value")
             output_errors = "; ".join(f"{p.get('label')}: {p['error']}" for p in produced if p.get("error"))
@@ -266,10 +263,11 @@ class Job:
             result["lamina_run_id"], result["lamina_seconds"] = run_id, seconds
         else:  # retry: replace only the retried rows
             for pos in sorted(self.only or ()):
-                for col, vals in values.items():
-                    result.iloc[pos, result.columns.get_loc(col)] = vals[pos]
-                for col, vals in zip(STATUS_COLUMNS, (status, error, run_id, seconds), strict=False):
-                    result.iloc[pos, result.columns.get_loc(col)] = vals[pos]
+                for name, column in [
+                    *values.items(),
+                    *zip(STATUS_COLUMNS, (status, error, run_id, seconds), strict=True),
+                ]:
+                    result.iloc[pos, result.columns.get_loc(name)] = column[pos]
         token = uuid.uuid4().hex
         if self.user_client is not None:
             CLIENTS[token] = self.user_client

@@ -136,7 +136,8 @@ class Engine:
         t0 = min(p.t0 or time.time() for _, _, p in rows)
         known = self.journal.known_run_ids() if self.journal else set()
         found = [r for r in await self._list_since(t0 - RECONCILE_SKEW) if r.id and r.id not in known]
-        adopt, resubmit = [], []
+        adopt: list[Any] = []
+        resubmit: list[Any] = []
         if not found:
             for row, key, prior in rows:
                 self.journal.back_to_pending(key, prior.attempt)  # type: ignore[union-attr]
@@ -294,6 +295,11 @@ class Engine:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await self._after_interrupt()
+        except BaseException:  # e.g. the ledger's disk failed: stop the siblings, then report it
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
         finally:
             for t in list(self._thumb_tasks):
                 t.cancel()
@@ -319,7 +325,8 @@ class Engine:
             )
             task = asyncio.ensure_future(coro)
             tasks.add(task)
-            task.add_done_callback(lambda t: (tasks.discard(t), sem.release()))
+            task.add_done_callback(tasks.discard)
+            task.add_done_callback(lambda _: sem.release())
         while tasks:
             await asyncio.gather(*list(tasks))
 
