@@ -31,11 +31,23 @@ __all__ = [
     "APIError", "App", "AsyncClient", "AuthenticationError", "Client", "ConfigurationError", "Estimate",
     "LaminaConnectionError", "LaminaError", "LaminaWarning", "NotFoundError", "Output", "Parameter",
     "Progress", "RateLimitError", "ResponseError", "Run", "RunFailedError", "ServerError", "SignatureError",
-    "TransportError", "UncertainStartError", "ValidationError", "WaitTimeout", "__version__",
+    "TransportError", "UncertainStartError", "ValidationError", "WaitTimeout", "__version__", "form",
+    "load_ipython_extension",
 ]
 
-# Notebook entry point: `load_ipython_extension(ipython)` is added here by the magic's author; it
-# must import `.magic` inside the function so that `import lamina_jupyter` stays light.
+
+def load_ipython_extension(ipython: object) -> None:
+    """`%load_ext lamina_jupyter` registers %lamina / %%lamina (IPython is imported only now)."""
+    from .magic import load
+
+    load(ipython)
+
+
+def form(app: App | str, client: Client | None = None) -> object:
+    """A widget form for `app` with a Run button (ipywidgets is imported only now)."""
+    from .widgets import form as build
+
+    return build(app, client)
 
 
 def __getattr__(name: str) -> object:
