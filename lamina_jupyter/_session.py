@@ -87,6 +87,9 @@ def start_demo() -> tuple[Client, str]:
 
         _demo = Emulator(**DEMO_SETTINGS).start()  # type: ignore[arg-type]
         atexit.register(stop_demo)
+    # Demo keys are throw-away and local: exporting them lets a plain `Client()` in later cells (and
+    # subprocesses) reach the emulator too. Real keys from `%lamina login` are never exported.
+    os.environ["LAMINA_BASE_URL"], os.environ["LAMINA_API_KEY"] = _demo.base_url, _demo.api_key
     client = Client(api_key=Secret(_demo.api_key), base_url=_demo.base_url)
     return set_client(client, "demo"), "an emulator started in this kernel"
 
@@ -94,6 +97,9 @@ def start_demo() -> tuple[Client, str]:
 def stop_demo() -> None:
     global _demo
     if _demo is not None:
+        if os.environ.get("LAMINA_BASE_URL") == _demo.base_url:
+            os.environ.pop("LAMINA_BASE_URL", None)
+            os.environ.pop("LAMINA_API_KEY", None)
         _demo.stop()
         _demo = None
 

@@ -317,6 +317,7 @@ def register(ip: Any) -> None:
 
     def run_bundle(run: Run) -> dict[str, str]:
         if _SHOWN.get(id(run)) == getattr(ip, "execution_count", None):
+            _SHOWN.clear()  # one echo only; later displays of the same run show it in full
             return {"text/plain": f"<Run {run.id} {run.status}: shown above>"}
         return RunView(run)._repr_mimebundle_()
 
