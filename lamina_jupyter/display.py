@@ -86,6 +86,30 @@ def thumbnail_data_uri(data: bytes, side: int = THUMB_SIDE, max_bytes: int = THU
     return "data:image/jpeg;base64," + base64.b64encode(best).decode("ascii")
 
 
+def animated_gif(data: bytes, max_bytes: int = GIF_INLINE_BYTES) -> bytes | None:
+    """The GIF itself, or a smaller animated copy, when it fits the budget; None otherwise (the caller
+    then embeds a still thumbnail)."""
+    if len(data) * 4 / 3 <= max_bytes:
+        return data
+    from PIL import Image, ImageSequence
+
+    try:
+        img = Image.open(io.BytesIO(data))
+        frames = []
+        for frame in ImageSequence.Iterator(img):
+            small = frame.convert("RGB")
+            small.thumbnail((160, 160))
+            frames.append(small.convert("P", palette=Image.Palette.ADAPTIVE, colors=64))
+            if len(frames) == 48:
+                break
+        buf = io.BytesIO()
+        frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:],
+                       duration=img.info.get("duration", 100), loop=0)
+    except (OSError, ValueError, EOFError):
+        return None
+    return buf.getvalue() if len(buf.getvalue()) * 4 / 3 <= max_bytes else None
+
+
 def _is_gif(output: Output) -> bool:
     return (output.mime_type or "").lower() == "image/gif"
 
@@ -98,10 +122,9 @@ def _embed(output: Output) -> str:
             _cache.move_to_end(key)
             return _cache[key]
     data = output.read()
-    if _is_gif(output) and len(data) * 4 / 3 <= GIF_INLINE_BYTES and data.startswith(b"GIF8"):
-        src = "data:image/gif;base64," + base64.b64encode(data).decode("ascii")
-    else:
-        src = thumbnail_data_uri(data)
+    small_gif = animated_gif(data) if _is_gif(output) and data.startswith(b"GIF8") else None
+    src = ("data:image/gif;base64," + base64.b64encode(small_gif).decode("ascii")) if small_gif else \
+        thumbnail_data_uri(data)
     with _cache_lock:
         _cache[key] = src
         while len(_cache) > _CACHE_SIZE:
