@@ -1,0 +1,40 @@
+"""The quickstart notebook runs clean under nbval, and `make demo`'s headless mode writes real files."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+QUICKSTART = REPO / "notebooks" / "quickstart.ipynb"
+KEY = re.compile(r"lma_[A-Za-z0-9_-]{8,}")
+
+pytestmark = pytest.mark.slow
+
+
+def test_quickstart_passes_nbval(tmp_path):
+    """nbval --nbval-lax: every cell runs without error; cells marked NBVAL_CHECK_OUTPUT must match."""
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "--nbval-lax", str(QUICKSTART), "-q", "-p", "no:cacheprovider",
+         "--rootdir", str(tmp_path), "-o", "addopts=", "-W", "ignore::DeprecationWarning"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=240, env=dict(os.environ))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert re.search(r"\b1[0-9] passed", result.stdout), result.stdout[-500:]
+
+
+def test_headless_demo_writes_html_and_images(tmp_path):
+    out = tmp_path / "demo-output"
+    result = subprocess.run([sys.executable, "-m", "lamina_jupyter.demo", "--headless", "--out", str(out)],
+                            cwd=REPO, capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    page = (out / "quickstart.html").read_text()
+    assert "lighthouse" in page and "data:image/jpeg;base64," in page and "RunFailedError" in page
+    assert not KEY.search(page)  # the demo key never reaches the rendered notebook
+    pngs = list(out.glob("*.png"))
+    assert pngs and all(p.read_bytes().startswith(b"\x89PNG") for p in pngs)
+    assert str(out / "quickstart.html") in result.stdout and str(pngs[0]) in result.stdout
