@@ -88,7 +88,7 @@ class Form(W.VBox):
         except ValidationError as exc:
             by_name = {f.param.name: f for f in self.fields}
             for problem in exc.details or []:
-                field = by_name.get(problem.get("field")) if isinstance(problem, dict) else None
+                field = by_name.get(str(problem.get("field"))) if isinstance(problem, dict) else None
                 text = problem.get("message") if isinstance(problem, dict) else str(problem)
                 if field is not None:
                     field.show_problem(text)
