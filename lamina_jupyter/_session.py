@@ -54,7 +54,9 @@ def login(secret: Secret, base_url: str | None = None, api: str = "v1") -> Clien
     except LaminaError:
         client.close()
         raise
-    return set_client(client, "login")
+    set_client(client, "login")
+    stop_demo()  # also withdraws the demo's LAMINA_* so a plain Client() cannot reach the emulator by mistake
+    return client
 
 
 def async_client(source: Client | None = None) -> AsyncClient:

@@ -258,3 +258,20 @@ def test_caption_text_output_is_shown_escaped(session, run_cell, shell):
     run_cell(f'r = %lamina run {CAPTION_WRITER} Topic="<b>bold</b> {tag()}"')
     html = run_cell("display(r)").bundles[0]["text/html"]
     assert "&lt;b&gt;bold&lt;/b&gt;" in html and "<b>bold</b>" not in html
+
+
+def test_login_after_demo_leaves_demo_mode(emulator, run_cell, monkeypatch):
+    import os
+
+    from lamina_jupyter import _session
+
+    try:
+        run_cell("%lamina demo")
+        assert _session.demo_emulator() is not None and "LAMINA_API_KEY" in os.environ
+        monkeypatch.setattr("getpass.getpass", lambda prompt="": emulator.api_key)
+        cell = run_cell(f"%lamina login --base-url {emulator.base_url}")
+        assert cell.error is None, cell.text()
+        assert _session.demo_emulator() is None and "LAMINA_API_KEY" not in os.environ
+        assert "demo" not in run_cell("%lamina whoami").stdout
+    finally:
+        _session.reset()
