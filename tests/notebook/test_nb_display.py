@@ -12,15 +12,8 @@ import sys
 
 from conftest import TEXT_TO_IMAGE
 
-from lamina_jupyter.display import (
-    AppTable,
-    AppView,
-    OutputView,
-    RunView,
-    safe_img_src,
-    safe_link,
-    thumbnail_data_uri,
-)
+from lamina_jupyter.display import AppTable, AppView, OutputView, RunView
+from lamina_jupyter.display_media import safe_img_src, safe_link, thumbnail_data_uri
 from lamina_jupyter.models import App, Output, Parameter, Run
 
 EVIL = "<script>alert(1)</script><img src=x onerror=alert(2)>"
