@@ -39,9 +39,12 @@ def interactive(notebook: Path, emu: Emulator) -> int:
     cmd = [sys.executable, "-m", "jupyter", "lab", str(notebook.name)]
     if os.geteuid() == 0:
         cmd.append("--allow-root")
+    lab = subprocess.Popen(cmd, cwd=notebook.parent, env=kernel_env(emu))
     try:
-        return subprocess.call(cmd, cwd=notebook.parent, env=kernel_env(emu))
-    except KeyboardInterrupt:
+        return lab.wait()
+    except KeyboardInterrupt:  # one Ctrl-C stops Lab (and its kernels), then the emulator
+        lab.terminate()
+        lab.wait(30)
         return 0
 
 
