@@ -2,18 +2,37 @@
 
 Every test talks to the emulator over real HTTP. Tests that inject faults or change the emulator's
 configuration use the function-scoped `emulator` fixture, which restores the defaults afterwards.
+
+The session emulator's key is a canary (`CANARY_KEY`): any test whose captured stdout, stderr, log
+or failure report contains it fails, so the whole suite doubles as a secret-hygiene check.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 
+import httpx
 import pytest
 
 from lamina_jupyter.emulator import Emulator
 
 # Latency low enough for a fast suite, high enough that runs really pass through queued and running.
 FAST = dict(latency=0.15, jitter=0.0, failure_rate=0.0, rate_limit=None, time_factor=1.0)
+CANARY_KEY = "lma_CANARY_" + secrets.token_hex(10)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Fail the phase whose captured output or failure text shows the canary key."""
+    outcome = yield
+    report = outcome.get_result()
+    texts = [content for _, content in report.sections]
+    if report.longrepr is not None:
+        texts.append(str(report.longrepr))
+    if any(CANARY_KEY in text for text in texts):
+        report.outcome = "failed"
+        report.longrepr = f"the API key leaked into this test's captured output ({report.when} phase)"
 
 
 @pytest.fixture(autouse=True)
@@ -30,16 +49,23 @@ def clean_env(monkeypatch, tmp_path):
 
 @pytest.fixture(scope="session")
 def emulator_session():
-    with Emulator(**FAST) as emu:
+    with Emulator(api_key=CANARY_KEY, **FAST) as emu:
         yield emu
 
 
 @pytest.fixture
 def emulator(emulator_session):
-    """The session emulator, with faults cleared and the fast defaults restored after the test."""
+    """The session emulator; afterwards faults are cleared, the fast defaults restored and runs the
+    test left queued or running (e.g. #stuck) cancelled, so later tests' counts start from zero."""
     yield emulator_session
     emulator_session.clear_faults()
-    emulator_session.configure(**FAST)
+    emulator_session.configure(hold=False, **FAST)
+    live = [r["run_id"] for r in emulator_session.runs() if r["status"] in ("queued", "running")]
+    if live:
+        headers = {"Authorization": f"Bearer {emulator_session.api_key}"}
+        with httpx.Client(base_url=emulator_session.base_url, headers=headers, timeout=10) as c:
+            for run_id in live:
+                c.post(f"/v1/runs/{run_id}/cancel")
 
 
 @pytest.fixture

@@ -68,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     print("Use: LAMINA_BASE_URL=<url above> LAMINA_API_KEY=<key above>. Press Ctrl-C to stop.", flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # Started in the background by a non-interactive shell, SIGINT arrives ignored; Ctrl-C must still stop us.
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
         while not stop.wait(0.5):
             pass

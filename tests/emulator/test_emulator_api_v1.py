@@ -6,15 +6,9 @@ import time
 from datetime import datetime, timezone
 
 import pytest
-from emulator_helpers import (
-    CAPTION_WRITER,
-    CARTOONIFY,
-    PRODUCT_SHOTS,
-    TEASER_CLIP,
-    TEXT_TO_IMAGE,
-    start,
-    wait,
-)
+from emulator_helpers import start, wait
+from suite import CAPTION_WRITER, CARTOONIFY, TEASER_CLIP, TEXT_TO_IMAGE
+from suite import PRODUCT_SHOT as PRODUCT_SHOTS
 
 ALL_APPS = {TEXT_TO_IMAGE, CARTOONIFY, PRODUCT_SHOTS, CAPTION_WRITER, TEASER_CLIP}
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from emulator_helpers import CARTOONIFY, TEXT_TO_IMAGE
+from suite import CARTOONIFY, TEXT_TO_IMAGE
 
 
 def test_legacy_apps_and_real_required_flags(http):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import time
 
-from emulator_helpers import CAPTION_WRITER, PRODUCT_SHOTS, TEXT_TO_IMAGE, start, wait
+from emulator_helpers import start, wait
+from suite import CAPTION_WRITER, TEXT_TO_IMAGE
+from suite import PRODUCT_SHOT as PRODUCT_SHOTS
 
 
 def test_run_goes_queued_running_completed(emulator, http):

@@ -5,16 +5,10 @@ from __future__ import annotations
 import io
 import socket
 
-from emulator_helpers import (
-    CAPTION_WRITER,
-    CARTOONIFY,
-    PRODUCT_SHOTS,
-    TEASER_CLIP,
-    TEXT_TO_IMAGE,
-    start,
-    wait,
-)
+from emulator_helpers import start, wait
 from PIL import Image
+from suite import CAPTION_WRITER, CARTOONIFY, TEASER_CLIP, TEXT_TO_IMAGE
+from suite import PRODUCT_SHOT as PRODUCT_SHOTS
 
 
 def output_bytes(http, app_id, inputs, index=0):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from emulator_helpers import CAPTION_WRITER, TEXT_TO_IMAGE
+from suite import CAPTION_WRITER, TEXT_TO_IMAGE
 
 from lamina_jupyter.emulator import Emulator
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 
-from emulator_helpers import PRODUCT_SHOTS, TEXT_TO_IMAGE, start, wait
+from emulator_helpers import start, wait
+from suite import PRODUCT_SHOT as PRODUCT_SHOTS
+from suite import TEXT_TO_IMAGE
 
 
 def read_events(http, run_id: str) -> list[tuple[str, object]]:

@@ -8,9 +8,6 @@ import uuid
 import pandas as pd
 import pytest
 
-TEXT_TO_IMAGE = "3a1f9c2e-7b4d-4e8a-9c61-0d2f5e8b1a01"
-PRODUCT_SHOT = "3a1f9c2e-7b4d-4e8a-9c61-0d2f5e8b1a03"
-
 
 @pytest.fixture
 def prompts():
@@ -26,6 +23,3 @@ def prompts():
 
     return make
 
-
-def route_count(emulator, route: str) -> int:
-    return emulator.stats["requests_by_route"].get(route, 0)

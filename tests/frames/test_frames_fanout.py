@@ -9,7 +9,7 @@ import signal
 import threading
 
 import pytest
-from conftest import TEXT_TO_IMAGE, route_count
+from suite import TEXT_TO_IMAGE, route_count
 
 from lamina_jupyter import arun_dataframe, run_dataframe
 
@@ -122,15 +122,20 @@ async def test_task_cancellation_returns_partial_frame_and_rerun_resumes(async_c
 
 
 def test_keyboard_interrupt_returns_partial_frame_and_can_cancel_in_flight(client, emulator, prompts):
+    # A shell that started pytest in the background leaves SIGINT ignored; Ctrl-C is the point here.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     emulator.configure(latency=0.8)
     emulator.reset_stats()
     threads_before = threading.active_count()
     timer = threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT))
     timer.start()
-    partial = run_dataframe(
-        prompts(20), TEXT_TO_IMAGE, client=client, concurrency=4, progress=False, cancel_in_flight=True
-    )
-    timer.join()
+    try:
+        partial = run_dataframe(
+            prompts(20), TEXT_TO_IMAGE, client=client, concurrency=4, progress=False, cancel_in_flight=True
+        )
+    finally:
+        timer.join()
+        signal.signal(signal.SIGINT, previous)
     statuses = partial["lamina_status"]
     assert statuses.isin(["completed", "cancelled", "pending"]).all()
     assert (statuses == "cancelled").sum() > 0 and (statuses == "pending").sum() > 0

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import PRODUCT_SHOT, TEXT_TO_IMAGE
 from PIL import Image
+from suite import PRODUCT_SHOT, TEXT_TO_IMAGE
 
 from lamina_jupyter import run_dataframe
 from lamina_jupyter.frames_gallery import thumbnail_data_uri

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import TEXT_TO_IMAGE
+from suite import TEXT_TO_IMAGE
 
 from lamina_jupyter import run_dataframe
 from lamina_jupyter.frames_run import RECONCILE_SKEW

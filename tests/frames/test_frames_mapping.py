@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from conftest import PRODUCT_SHOT, TEXT_TO_IMAGE, route_count
+from suite import PRODUCT_SHOT, TEXT_TO_IMAGE, route_count
 
 from lamina_jupyter import LaminaWarning, ValidationError, run_dataframe
 from lamina_jupyter.frames_map import map_columns

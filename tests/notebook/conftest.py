@@ -5,12 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-TEXT_TO_IMAGE = "3a1f9c2e-7b4d-4e8a-9c61-0d2f5e8b1a01"
-CARTOONIFY = "3f68debe-df0a-4fc9-bdd3-9d45a4160587"
-PRODUCT_SHOT = "3a1f9c2e-7b4d-4e8a-9c61-0d2f5e8b1a03"
-CAPTION_WRITER = "3a1f9c2e-7b4d-4e8a-9c61-0d2f5e8b1a04"
-TEASER_CLIP = "3a1f9c2e-7b4d-4e8a-9c61-0d2f5e8b1a05"
-
 
 @pytest.fixture
 def session(emulator):

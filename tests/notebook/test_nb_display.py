@@ -10,7 +10,7 @@ import re
 import subprocess
 import sys
 
-from conftest import TEXT_TO_IMAGE
+from suite import TEXT_TO_IMAGE
 
 from lamina_jupyter.display import AppTable, AppView, OutputView, RunView
 from lamina_jupyter.display_media import safe_img_src, safe_link, thumbnail_data_uri

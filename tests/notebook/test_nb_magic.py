@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from conftest import CAPTION_WRITER, TEXT_TO_IMAGE
 from IPython.core.error import UsageError
+from suite import CAPTION_WRITER, TEXT_TO_IMAGE
 
 APP_NAMES = ["Text to Image", "Cartoonify!", "Product Shot Set", "Caption Writer", "Teaser Clip"]
 

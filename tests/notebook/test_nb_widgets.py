@@ -12,7 +12,7 @@ import uuid
 from datetime import datetime, timezone
 
 import pytest
-from conftest import CAPTION_WRITER, CARTOONIFY, PRODUCT_SHOT, TEASER_CLIP, TEXT_TO_IMAGE
+from suite import CAPTION_WRITER, CARTOONIFY, PRODUCT_SHOT, TEASER_CLIP, TEXT_TO_IMAGE
 
 pytestmark = pytest.mark.anyio
 
