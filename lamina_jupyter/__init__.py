@@ -37,7 +37,9 @@ __all__ = [
 
 
 def load_ipython_extension(ipython: object) -> None:
-    """`%load_ext lamina_jupyter` registers %lamina / %%lamina (IPython is imported only now)."""
+    """`%load_ext lamina_jupyter` registers %lamina / %%lamina and the `df.lamina` DataFrame accessor
+    (IPython and pandas are imported only now)."""
+    from . import frames  # noqa: F401  (importing it registers df.lamina)
     from .magic import load
 
     load(ipython)

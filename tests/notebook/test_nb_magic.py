@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import uuid
 
 import pytest
@@ -27,6 +29,19 @@ def assert_clean_usage_error(cell, *needles):
 def test_extension_registers_line_and_cell_magic(shell):
     magics = shell.magics_manager.magics
     assert "lamina" in magics["line"] and "lamina" in magics["cell"]
+
+
+def test_load_ext_alone_enables_the_dataframe_accessor():
+    """In a fresh interpreter, `%load_ext lamina_jupyter` is all it takes for `df.lamina.run`."""
+    code = (
+        "from IPython.core.interactiveshell import InteractiveShell\n"
+        "import pandas as pd\n"
+        "assert not hasattr(pd.DataFrame(), 'lamina')\n"
+        "InteractiveShell.instance().run_line_magic('load_ext', 'lamina_jupyter')\n"
+        "print(callable(pd.DataFrame({'p': ['x']}).lamina.run))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == "True", done.stderr[-2000:]
 
 
 def test_apps_table_lists_every_app_with_parameters(session, run_cell, shell):

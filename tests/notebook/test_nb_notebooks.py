@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -11,20 +12,26 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-QUICKSTART = REPO / "notebooks" / "quickstart.ipynb"
 KEY = re.compile(r"lma_[A-Za-z0-9_-]{8,}")
 
 pytestmark = pytest.mark.slow
 
 
-def test_quickstart_passes_nbval(tmp_path):
-    """nbval --nbval-lax: every cell runs without error; cells marked NBVAL_CHECK_OUTPUT must match."""
+@pytest.mark.parametrize(
+    ("name", "mode"),
+    [("quickstart", "--nbval-lax"), ("batch", "--nbval")],  # batch: every saved output must match too
+)
+def test_notebook_passes_nbval(tmp_path, name, mode):
+    """nbval: every code cell runs without error (and, in strict mode or NBVAL_CHECK_OUTPUT cells,
+    reproduces its saved output)."""
+    notebook = REPO / "notebooks" / f"{name}.ipynb"
+    code_cells = sum(c["cell_type"] == "code" for c in json.loads(notebook.read_text())["cells"])
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "--nbval-lax", str(QUICKSTART), "-q", "-p", "no:cacheprovider",
+        [sys.executable, "-m", "pytest", mode, str(notebook), "-q", "-p", "no:cacheprovider",
          "--rootdir", str(tmp_path), "-o", "addopts=", "-W", "ignore::DeprecationWarning"],
         cwd=tmp_path, capture_output=True, text=True, timeout=240, env=dict(os.environ))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    assert re.search(r"\b1[0-9] passed", result.stdout), result.stdout[-500:]
+    assert f"{code_cells} passed" in result.stdout, result.stdout[-500:]
 
 
 def test_headless_demo_writes_html_and_images(tmp_path):
