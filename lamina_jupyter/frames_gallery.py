@@ -3,15 +3,13 @@
 Thumbnails are fetched in the kernel (media URLs are public, like a CDN: no key is sent), shrunk
 with Pillow and embedded as small JPEG data URIs, so a saved notebook stays small and renders
 offline; each links to the full media. Every label, URL and text output is HTML-escaped, and only
-http(s) URLs are fetched or linked. (display.py's thumbnail helper did not exist when this was
-written, hence the gallery's own small `thumbnail_data_uri`.)
+http(s) URLs are fetched or linked. Thumbnails and the
+URL check are display_media's, so a gallery tile and a run view embed the same way.
 """
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import mimetypes
 import os
 import re
@@ -20,46 +18,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from .display_media import safe_link, thumbnail_data_uri
+
 MAX_MEDIA_BYTES = 50 * 1024 * 1024
 THREADS = 8
 
 
-def is_http_url(value: Any) -> bool:
-    return (
-        isinstance(value, str)
-        and urlsplit(value).scheme in ("http", "https")
-        and bool(urlsplit(value).netloc)
-    )
-
-
-def thumbnail_data_uri(data: bytes, size: int = 256, quality: int = 80) -> str:
-    """Shrink an image (first frame of a GIF) to a JPEG data URI. ValueError for non-images/bombs."""
-    import warnings
-
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            opened = Image.open(io.BytesIO(data))
-            opened.seek(0)
-            opened.thumbnail((size, size))
-            img = opened.convert("RGB")
-    except (
-        UnidentifiedImageError,
-        Image.DecompressionBombError,
-        Image.DecompressionBombWarning,
-        OSError,
-    ) as exc:
-        raise ValueError(f"not a usable image ({type(exc).__name__})") from None
-    buf = io.BytesIO()
-    img.save(buf, format="JPEG", quality=quality)
-    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
-
-
 def fetch(http: Any, url: str, max_bytes: int = MAX_MEDIA_BYTES) -> tuple[bytes, str | None]:
     """GET a public media URL with a size cap; returns (bytes, content type)."""
-    if not is_http_url(url):
+    if not safe_link(url):
         raise ValueError("only http(s) URLs are fetched")
     with http.stream("GET", url) as resp:
         resp.raise_for_status()
@@ -85,7 +52,7 @@ def _output_info(df: Any) -> list[dict[str, Any]]:
         return outs
     guessed = []
     for col in df.columns:  # attrs lost (e.g. after concat): any column holding URLs counts as media
-        if not str(col).startswith("lamina_") and df[col].map(is_http_url).any():
+        if not str(col).startswith("lamina_") and df[col].map(lambda v: safe_link(v) is not None).any():
             guessed.append({"column": col, "label": str(col), "type": "image"})
     return guessed
 
@@ -110,7 +77,7 @@ class Gallery:
 def _tile(cell: Any, kind: str, caption: str, thumb: str | None, problem: str | None, width: int) -> str:
     esc = html.escape
     style = f"display:inline-block;vertical-align:top;margin:4px;width:{width}px;font:12px sans-serif"
-    if kind == "text" and cell is not None and not is_http_url(cell):
+    if kind == "text" and cell is not None and not safe_link(cell):
         body = f"<div style='border:1px solid #ddd;padding:4px;white-space:pre-wrap'>{esc(str(cell))}</div>"
     elif thumb:
         body = (
@@ -168,9 +135,9 @@ def gallery(
 
     def thumb_for(cell: tuple[Any, ...]) -> tuple[str | None, str | None]:
         value, kind = cell[2], cell[3]
-        if kind == "text" and not is_http_url(value):
+        if kind == "text" and not safe_link(value):
             return None, None
-        if not is_http_url(value):
+        if not safe_link(value):
             return None, str(cell[5]) if isinstance(cell[5], str) and cell[5] else "no media URL"
         try:
             data, _ = fetch(http, value)
@@ -197,7 +164,7 @@ def _safe(text: Any) -> str:
 
 
 def _ext(url: str | None, content_type: str | None, kind: str) -> str:
-    if kind == "text" and not is_http_url(url):
+    if kind == "text" and not safe_link(url):
         return "txt"
     suffix = Path(urlsplit(url or "").path).suffix.lstrip(".")
     if suffix and len(suffix) <= 5:
@@ -230,7 +197,7 @@ def download(
 
     def save(job: tuple[Any, ...]) -> tuple[int, str, str]:
         position, index, o, value, run_id = job
-        if is_http_url(value):
+        if safe_link(value):
             data, ctype = fetch(http, value)
         else:
             data, ctype = str(value).encode("utf-8"), "text/plain"
@@ -238,7 +205,7 @@ def download(
             index=_safe(index),
             position=position,
             label=_safe(o["label"]),
-            ext=_ext(value if is_http_url(value) else None, ctype, o.get("type", "")),
+            ext=_ext(value if safe_link(value) else None, ctype, o.get("type", "")),
             run_id=_safe(run_id),
         )
         path = Path(name)

@@ -268,7 +268,8 @@ class Engine:
         task.add_done_callback(self._thumb_tasks.discard)
 
     async def _fetch_thumb(self, caption: str, url: str) -> None:
-        from .frames_gallery import fetch, thumbnail_data_uri
+        from .display_media import thumbnail_data_uri
+        from .frames_gallery import fetch
 
         def work() -> str:
             import httpx

@@ -16,7 +16,7 @@ from PIL import Image
 from suite import PRODUCT_SHOT, TEXT_TO_IMAGE
 
 from lamina_jupyter import run_dataframe
-from lamina_jupyter.frames_gallery import thumbnail_data_uri
+from lamina_jupyter.display_media import thumbnail_data_uri
 from lamina_jupyter.frames_progress import TextView, Tracker, render_html, render_text
 
 
