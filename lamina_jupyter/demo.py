@@ -5,6 +5,10 @@
 
 The emulator runs in this process; its URL and throw-away key reach the notebook's kernel through
 LAMINA_BASE_URL / LAMINA_API_KEY, and `%lamina demo` in the notebook reuses it.
+
+A plain `pip install lamina-jupyter` has neither the notebook file nor JupyterLab/nbclient: then the
+demo does the same job as a script (list the apps, run one, save its image) and says how to get the
+notebook version.
 """
 
 from __future__ import annotations
@@ -21,12 +25,33 @@ NOTEBOOK = Path("notebooks") / "quickstart.ipynb"
 DEMO_SETTINGS = dict(latency=0.6, jitter=0.0, rate_limit=100)
 
 
-def find_notebook() -> Path:
+def find_notebook() -> Path | None:
     """notebooks/quickstart.ipynb of the working directory, else of the source checkout."""
     for base in (Path.cwd(), Path(__file__).resolve().parent.parent):
         if (base / NOTEBOOK).is_file():
             return base / NOTEBOOK
-    raise SystemExit(f"cannot find {NOTEBOOK}: run this from the lamina-jupyter repository root")
+    return None
+
+
+def missing_notebook_tools(headless: bool) -> list[str]:
+    """The modules the notebook demo needs that this environment lacks."""
+    import importlib.util
+
+    needed = ("nbformat", "nbclient", "nbconvert", "ipykernel") if headless else ("jupyterlab",)
+    return [name for name in needed if importlib.util.find_spec(name) is None]
+
+
+def script_demo(emu: Emulator, out: Path) -> list[Path]:
+    """The quickstart's core as a script: list the apps, run Text to Image, save the image."""
+    from .client import Client
+
+    out.mkdir(parents=True, exist_ok=True)
+    with Client(api_key=emu.api_key, base_url=emu.base_url) as client:
+        apps = client.list_apps()
+        print("Apps:", ", ".join(app.name for app in apps))
+        run = client.run("Text to Image", {"Prompt": "a lighthouse at dawn", "Aspect Ratio": "16:9"},
+                         on_update=lambda r: print(f"  run {r.id}: {r.status}"))
+        return [Path(run.outputs[0].save(out / f"{run.id[:8]}-0-Image.png"))]
 
 
 def kernel_env(emu: Emulator) -> dict[str, str]:
@@ -83,11 +108,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="demo-output", help="where --headless writes (default demo-output)")
     args = parser.parse_args(argv)
     notebook = find_notebook()
+    missing = missing_notebook_tools(args.headless)
     with Emulator(**DEMO_SETTINGS) as emu:  # type: ignore[arg-type]
-        if not args.headless:
+        if notebook is None or missing:
+            why = f"{NOTEBOOK} is not here" if notebook is None else f"{', '.join(missing)} not installed"
+            print(f"Running the script demo ({why}; for the notebook demo: pip install jupyterlab, then "
+                  "`%load_ext lamina_jupyter` and `%lamina demo` in any notebook).")
+            written = script_demo(emu, Path(args.out))
+        elif not args.headless:
             return interactive(notebook, emu)
-        written = headless(notebook, emu, Path(args.out))
-    print(f"Executed {notebook} against the demo emulator. Wrote:")
+        else:
+            written = headless(notebook, emu, Path(args.out))
+            print(f"Executed {notebook} against the demo emulator.")
+    print("Wrote:")
     for path in written:
         print(f"  {path} ({path.stat().st_size // 1024 or 1} KB)")
     if not any(p.suffix == ".png" for p in written):

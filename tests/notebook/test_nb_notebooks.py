@@ -45,3 +45,16 @@ def test_headless_demo_writes_html_and_images(tmp_path):
     pngs = list(out.glob("*.png"))
     assert pngs and all(p.read_bytes().startswith(b"\x89PNG") for p in pngs)
     assert str(out / "quickstart.html") in result.stdout and str(pngs[0]) in result.stdout
+
+
+def test_demo_without_jupyterlab_runs_the_script_demo(tmp_path):
+    """A plain `pip install` lacks JupyterLab: the demo still lists apps, runs one and saves a PNG."""
+    code = ("import sys; sys.modules['jupyterlab'] = None\n"  # find_spec() now reports it missing
+            "from lamina_jupyter.demo import main; raise SystemExit(main(['--out', 'out']))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "jupyterlab not installed" in result.stdout and "Text to Image" in result.stdout
+    pngs = list((tmp_path / "out").glob("*.png"))
+    assert len(pngs) == 1 and pngs[0].read_bytes().startswith(b"\x89PNG")
+    assert not KEY.search(result.stdout + result.stderr)
