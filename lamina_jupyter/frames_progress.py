@@ -3,9 +3,8 @@
 The fan-out's event loop updates a thread-safe `Tracker`; the kernel thread renders it (an
 ipywidgets HTML widget in a kernel, a text line elsewhere), so only the kernel thread touches
 widgets. States: waiting (not sent yet: held by the concurrency cap or the rate limit), queued and
-running (as the server last reported them: a run waits on one /wait long-poll, which reports only
-the end, so accepted runs mostly show as queued until they finish), completed, failed (failed,
-cancelled, unknown or rejected).
+running (live, from each run's event stream), completed, failed (failed, cancelled, unknown or
+rejected).
 """
 
 from __future__ import annotations

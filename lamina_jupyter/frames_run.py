@@ -1,8 +1,9 @@
 """The fan-out engine: ledger-first dispatch of planned rows on one AsyncClient.
 
-Per row: claim the batch, reuse / re-attach / reconcile / submit, then follow the run with ONE
-/wait long-poll (start + wait = 2 requests when the run ends inside the 60 s window; polling 8 runs
-every 5 s would cost ~96 req/min, the whole budget). Every request books the process-wide rate
+Per row: claim the batch, reuse / re-attach / reconcile / submit, then follow the run on ONE event
+stream (start + stream = 2 requests for runs up to the stream's 10-minute cap, with queued -> running
+shown live; polling 8 runs every 5 s would cost ~96 req/min, the whole budget). If a stream fails,
+the client falls back to polling. Every request books the process-wide rate
 governor (inside the client), so submits and waits share Lamina's ~100 requests/min.
 
 Starts are serialised (one POST in flight per batch; the waits run concurrently). That costs
@@ -12,7 +13,7 @@ instead of guessing between several (run summaries carry no inputs to match on).
 
 Polling through the list endpoint was considered: summaries carry no outputs, so every run still
 needs its own GET at the end, and list polling only wins when more runs must be in flight than the
-connection pool holds. /wait keeps it at 2 requests per run.
+connection pool holds. One stream keeps it at 2 requests per run.
 """
 
 from __future__ import annotations
@@ -227,7 +228,10 @@ class Engine:
         self.outcomes.setdefault(pos, Outcome("queued", run_id))
         self.tracker.set(pos, run.status if isinstance(run, Run) else "queued")
         try:
-            final = await self._retrying(lambda: self.client.wait(run, timeout=BATCH_DEADLINE))
+            # on_update makes the client follow the run's event stream: the progress display sees
+            # queued -> running as it happens, still one request per run (a stream lasts 10 min).
+            final = await self._retrying(lambda: self.client.wait(
+                run, timeout=BATCH_DEADLINE, on_update=lambda r: self.tracker.set(pos, r.status)))
         except RunFailedError as err:
             final = err.run
         except (WaitTimeout, LaminaError) as err:  # the run goes on; the ledger keeps it SUBMITTED

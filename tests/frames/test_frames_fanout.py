@@ -13,7 +13,28 @@ from suite import TEXT_TO_IMAGE, route_count
 
 from lamina_jupyter import arun_dataframe, run_dataframe
 
-POST, WAIT = "POST /v1/apps/{id}/runs", "GET /v1/runs/{id}/wait"
+POST, STREAM = "POST /v1/apps/{id}/runs", "GET /v1/runs/{id}/stream"
+
+
+def test_progress_sees_rows_go_queued_running_completed(client, emulator, prompts, monkeypatch):
+    """The event stream that follows each run feeds the progress display live (a spy on the real
+    Tracker records what it was told; behaviour unchanged)."""
+    from lamina_jupyter import frames_progress
+
+    seen: dict[int, list[str]] = {}
+    original = frames_progress.Tracker.set
+
+    def spy(self, position, state):
+        seen.setdefault(position, []).append(state)
+        return original(self, position, state)
+
+    monkeypatch.setattr(frames_progress.Tracker, "set", spy)
+    emulator.configure(latency=0.6)
+    result = run_dataframe(prompts(6), TEXT_TO_IMAGE, client=client, concurrency=6, progress=False)
+    assert (result["lamina_status"] == "completed").all()
+    for states in seen.values():
+        assert "running" in states and states[-1] == "completed"
+        assert states.index("running") < states.index("completed")
 
 
 def test_200_rows_keep_order_cap_concurrency_and_cost_two_requests_each(client, emulator, prompts):
@@ -34,7 +55,8 @@ def test_200_rows_keep_order_cap_concurrency_and_cost_two_requests_each(client, 
     stats = emulator.stats
     assert stats["peak_running"] <= 12
     assert stats["runs_created"] == 210 and stats["duplicate_starts"] == 0
-    assert route_count(emulator, POST) == 210 and route_count(emulator, WAIT) == 210
+    assert route_count(emulator, POST) == 210 and route_count(emulator, STREAM) == 210
+    assert emulator.stats["requests"] == 1 + 2 * 210  # the app once, then start + one event stream per run
     assert result.lamina.report["submitted"] == 210
 
 
