@@ -105,13 +105,14 @@ def missing_key_message() -> str:
 
 
 def check_key_shape(secret: Secret) -> None:
-    """Warn about keys that belong to someone else, without ever echoing the key."""
+    """Refuse keys of the other Lamina (Lamina Labs), warn about other odd shapes; never echo the key."""
     prefix = secret.reveal()[:7]
     if prefix.startswith("lamina_"):
-        warnings.warn("This API key starts with 'lamina_', the prefix of LaminaLabs' keys (the unrelated "
-                      "lamina-sdk package also reads LAMINA_API_KEY). Lamina (uselamina.ai) keys start "
-                      f"with 'lma_'; create one at {KEYS_URL}.", LaminaWarning, stacklevel=4)
-    elif not prefix.startswith("lma_"):
+        raise ConfigurationError(
+            "This API key starts with 'lamina_', the prefix of Lamina Labs' keys (the unrelated PyPI "
+            "package lamina-sdk also reads LAMINA_API_KEY). Lamina (uselamina.ai) keys start with 'lma_'; "
+            f"create one at {KEYS_URL}, or set LAMINA_API_KEY to it for this notebook.")
+    if not prefix.startswith("lma_"):
         warnings.warn("This API key does not start with 'lma_', the prefix of Lamina (uselamina.ai) keys; "
                       f"requests will probably fail with 401. Keys are made at {KEYS_URL}.",
                       LaminaWarning, stacklevel=4)

@@ -61,22 +61,29 @@ def load_keys(jwks: Any) -> dict[str, Any]:
 
 
 class _ClientKeys:
-    """The signing keys of one client: fetched once, cached by kid, refetched at most once a minute."""
+    """The signing keys of one client: fetched once, cached by kid, refetched at most once per
+    `min_refresh` seconds (single flight: concurrent callers wait for one fetch and share its keys)."""
 
-    def __init__(self, client: Any, clock: Callable[[], float] = time.monotonic) -> None:
-        self._client, self._clock = client, clock
+    def __init__(self, client: Any, clock: Callable[[], float] = time.monotonic,
+                 min_refresh: float | None = None) -> None:
+        self._client, self._clock, self._min_refresh = client, clock, min_refresh
         self._lock = threading.Lock()
         self.keys: dict[str, Any] = {}
+        self.fetches = 0
         self._fetched_at: float | None = None
 
-    def get(self, refresh: bool = False) -> dict[str, Any] | None:
-        """The cached keys; with refresh=True, refetched if the throttle allows (else None)."""
+    def get(self, refresh: bool = False, seen: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        """The cached keys; with refresh=True, refetched if the throttle allows, else the keys another
+        caller fetched since `seen`, else None (nothing new to try)."""
+        interval = REFETCH_INTERVAL if self._min_refresh is None else self._min_refresh
         with self._lock:
             now = self._clock()
-            stale = self._fetched_at is None or (refresh and now - self._fetched_at >= REFETCH_INTERVAL)
+            stale = self._fetched_at is None or (refresh and now - self._fetched_at >= interval)
             if not stale:
-                return None if refresh else self.keys
-            self.keys, self._fetched_at = load_keys(self._client.signing_key()), now
+                return self.keys if not refresh or self.keys is not seen else None
+            # The attempt counts even if it fails: an API outage must not turn a flood into fetches.
+            self._fetched_at, self.fetches = now, self.fetches + 1
+            self.keys = load_keys(self._client.signing_key())
             return self.keys
 
 
@@ -84,6 +91,10 @@ _CLIENT_KEYS: weakref.WeakKeyDictionary[Any, _ClientKeys] = weakref.WeakKeyDicti
 
 
 def _key_source(keys: Any) -> tuple[dict[str, Any], _ClientKeys | None]:
+    if isinstance(keys, Verifier):
+        keys = keys.cache
+    if isinstance(keys, _ClientKeys):
+        return keys.get() or {}, keys
     if hasattr(keys, "signing_key"):
         if hasattr(keys, "__aenter__"):
             raise TypeError("verify() cannot fetch keys through an AsyncClient; pass "
@@ -93,6 +104,33 @@ def _key_source(keys: Any) -> tuple[dict[str, Any], _ClientKeys | None]:
             cache = _CLIENT_KEYS[keys] = _ClientKeys(keys)
         return cache.get() or {}, cache
     return load_keys(keys), None
+
+
+class Verifier:
+    """`verify()` bound to one Client's signing keys, for a webhook listener.
+
+    Keys are fetched on first use and cached; when no cached key verifies a delivery they are
+    refetched at most once per `min_refresh` seconds, one fetch at a time, so a flood of forged
+    posts cannot turn into a flood of GET /signing-key. `fetches` counts the fetches made."""
+
+    def __init__(self, client: Any, *, tolerance: float = 300, min_refresh: float = REFETCH_INTERVAL,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if hasattr(client, "__aenter__") or not hasattr(client, "signing_key"):
+            raise TypeError("Verifier needs a sync Client (it calls client.signing_key())")
+        self.cache = _ClientKeys(client, clock, min_refresh)
+        self.tolerance = tolerance
+
+    @property
+    def fetches(self) -> int:
+        return self.cache.fetches
+
+    def verify(self, body: bytes | str, headers: Mapping[str, str], *, now: float | None = None,
+               require_run_id: bool = True) -> Any:
+        return verify(body, headers, self.cache, tolerance=self.tolerance, now=now,
+                      require_run_id=require_run_id)
+
+    def __repr__(self) -> str:
+        return f"<Verifier keys={sorted(self.cache.keys)} fetches={self.fetches}>"
 
 
 def _verify_with(keys: Mapping[str, Any], message: bytes, signature: bytes, kid: str | None) -> bool:
@@ -141,13 +179,13 @@ def verify(body: bytes | str, headers: Mapping[str, str], keys: Any, *, toleranc
     message = timestamp.encode("ascii") + b"." + raw
     signature = bytes.fromhex(signature_hex)
     if kid is not None and kid not in known and cache is not None:
-        known = cache.get(refresh=True) or known
+        known = cache.get(refresh=True, seen=known) or known
     if kid is not None and kid not in known:
         raise SignatureError(f"Webhook names an unknown signing key id {kid[:40]!r}; refresh the signing "
                              "keys (client.signing_key()).")
     ok = _verify_with(known, message, signature, kid)
     if not ok and cache is not None:
-        fresh = cache.get(refresh=True)
+        fresh = cache.get(refresh=True, seen=known)
         ok = fresh is not None and _verify_with(fresh, message, signature, kid)
     if not ok:
         reason = "no usable Ed25519 signing key was given" if not known else "the signature does not match"
@@ -171,12 +209,12 @@ def verify(body: bytes | str, headers: Mapping[str, str], keys: Any, *, toleranc
 
 class Deduper:
     """Remembers deliveries for 2 × tolerance so an exact replay inside the window is seen once.
-    Legitimate redeliveries are re-signed (new timestamp), so they pass; make processing idempotent
-    per run id as well."""
+    Legitimate redeliveries are re-signed (new timestamp), so `seen` passes them; `run_seen` then
+    keeps processing idempotent per run (a redelivery after a lost acknowledgement is processed once)."""
 
     def __init__(self, ttl: float = 600.0, clock: Callable[[], float] = time.monotonic) -> None:
         self._ttl, self._clock = ttl, clock
-        self._seen: dict[tuple[str, str, str], float] = {}
+        self._seen: dict[tuple[str, ...], float] = {}
         self._lock = threading.Lock()
 
     def seen(self, body: bytes | str, headers: Mapping[str, str]) -> bool:
@@ -184,6 +222,18 @@ class Deduper:
         raw = body.encode("utf-8") if isinstance(body, str) else bytes(body)
         lower = {str(k).lower(): v for k, v in headers.items()}
         key = (str(lower.get(REQUEST_ID, "")), str(lower.get(TIMESTAMP, "")), hashlib.sha256(raw).hexdigest())
+        return self._remember(key)
+
+    def run_seen(self, payload: Any) -> bool:
+        """True when a verified delivery for this payload's run (data.runId) and status was already
+        processed; records it otherwise. Payloads without a run id are never deduplicated here."""
+        data = payload.get("data") if isinstance(payload, dict) else None
+        run_id = (data.get("runId") or data.get("executionId")) if isinstance(data, dict) else None
+        if not isinstance(data, dict) or not isinstance(run_id, str):
+            return False
+        return self._remember(("run", run_id, str(data.get("status"))))
+
+    def _remember(self, key: tuple[str, ...]) -> bool:
         with self._lock:
             now = self._clock()
             self._seen = {k: t for k, t in self._seen.items() if now - t < self._ttl}

@@ -66,10 +66,10 @@ def test_loose_config_file_mode_warns(tmp_path):
         resolve_settings()
 
 
-def test_other_companys_key_prefix_warns_without_echoing_the_key():
-    with pytest.warns(LaminaWarning, match="LaminaLabs") as record:
+def test_other_companys_key_prefix_is_refused_without_echoing_the_key():
+    with pytest.raises(ConfigurationError, match="Lamina Labs") as info:
         resolve_settings("lamina_live_SECRETPART123")
-    assert "SECRETPART123" not in str(record[0].message)
+    assert "SECRETPART123" not in str(info.value) and "lamina-sdk" in str(info.value)
 
 
 def test_bad_base_url_is_a_configuration_error():
