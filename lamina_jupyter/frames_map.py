@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import re
 import warnings
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +25,7 @@ from .models import App, Parameter
 
 RESERVED_PREFIX = "lamina_"
 MAX_LISTED = 40
+_EXAMPLE = {"columns": "{'column': 'Parameter'}", "constants": "{'Parameter': value}"}
 
 
 def loose(text: str) -> str:
@@ -73,6 +75,17 @@ def map_columns(
 ) -> ColumnMap:
     """Resolve which column feeds which parameter; ValueError on contradictions (says how to fix)."""
     available = [c for c in frame_columns]
+    for what, arg in (("columns", columns), ("constants", constants)):
+        if arg is not None and not isinstance(arg, Mapping):
+            raise TypeError(f"{what}= must be a dict ({_EXAMPLE[what]}), not {type(arg).__name__}")
+        bad = [(k, v) for k, v in (arg or {}).items() if not isinstance(v if what == "columns" else k, str)]
+        if bad:
+            raise TypeError(f"{what}= needs parameter names as strings ({_EXAMPLE[what]}); got "
+                            f"{bad[0][0]!r}: {bad[0][1]!r}"[:300])
+    repeated = sorted(repr(c) for c, n in Counter(available).items() if n > 1)
+    if repeated:
+        raise ValueError(f"The frame has duplicate column labels {', '.join(repeated)}; rename them "
+                         "(e.g. df.columns = [...]) so that each column means one thing.")
     mapped: dict[str, str] = {}
     owner: dict[str, str] = {}  # parameter name → column
 

@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from .errors import ValidationError
 from .models import App, Parameter
@@ -83,7 +84,30 @@ def _sniff_suffix(data: bytes) -> str:
 
 
 def _is_url(value: Any) -> bool:
-    return isinstance(value, str) and value.startswith(("http://", "https://"))
+    """An absolute http(s) URL with a host, judged as the server judges it ("http://" alone is not)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+def _shown(value: Any, limit: int = 80) -> str:
+    """A repr short enough for a message (a 100 kB string must not become a 100 kB error)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _unsendable(value: Any) -> int | None:
+    """Position of the first character UTF-8 cannot encode (a lone surrogate), else None."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as err:
+            return err.start
+    return None
 
 
 def _uploadable(value: Any) -> bool:
@@ -120,10 +144,17 @@ def _problem(field_name: str, error: str, message: str, **extra: Any) -> dict[st
 def _check_value(p: Parameter, value: Any, family: str, problems: list[dict[str, Any]]) -> Any:
     """Return the wire value (or an Upload / list with Uploads); append problems."""
     name = p.name
+    for item in value if isinstance(value, (list, tuple)) else [value]:
+        at = _unsendable(item)
+        if at is not None:
+            problems.append(_problem(name, "invalid_type", f"{name!r}: {_shown(item)} has a character that "
+                                     f"cannot be sent as UTF-8 (a lone surrogate at position {at}); fix "
+                                     "the text, e.g. text.encode('utf-8', 'replace').decode()"))
+            return value
     if p.type == "options":
         if not isinstance(value, str) or value not in p.options:
             hint = _nearest(value, list(p.options)) if isinstance(value, str) else None
-            msg = f"{name!r}: invalid option {value!r}. Must be one of: {', '.join(p.options)}"
+            msg = f"{name!r}: invalid option {_shown(value)}. Must be one of: {', '.join(p.options)}"
             msg += f". Did you mean {hint!r}?" if hint else ""
             problems.append(_problem(name, "invalid_option", msg, allowed=list(p.options), got=value))
         return value
@@ -147,9 +178,10 @@ def _check_value(p: Parameter, value: Any, family: str, problems: list[dict[str,
                 out.append(item)
         return out if p.multiple else out[0]
     if not isinstance(value, str):
+        shown = _shown(value)
         problems.append(_problem(name, "invalid_type", f"{name!r}: text inputs must be strings, got "
-                                 f"{type(value).__name__} {value!r}; pass str({value!r}) if you meant it",
-                                 got=repr(value)))
+                                 f"{type(value).__name__} {shown}; pass str({shown}) if you meant it",
+                                 got=shown))
     return value
 
 
@@ -171,15 +203,18 @@ def prepare_inputs(app: App, inputs: Mapping[str, Any] | None, family: str = "v1
         if p is None:
             spellings = [s for q in params for s in (q.key, q.name, q.id) if s]
             hint = _nearest(str(given), spellings)
-            problems.append(_problem(str(given), "unknown_parameter", f"{given!r}: unknown parameter of "
-                                     f"{app.name!r}" + (f". Did you mean {hint!r}?" if hint else "")
-                                     + f". Parameters: {', '.join(names)}"))
+            hint_text = f". Did you mean {hint!r}?" if hint else ""
+            problems.append(_problem(str(given), "unknown_parameter", f"{_shown(given)}: unknown parameter "
+                                     f"of {app.name!r}{hint_text}. Parameters: {', '.join(names)}"))
             continue
         if id(p) in seen:
             problems.append(_problem(p.name, "duplicate", f"{p.name!r} given twice (by key, name or id)"))
             continue
         seen.add(id(p))
-        if value is None:  # None means "use the app's default"
+        if value is None:  # None means "use the app's default"; a parameter without one must be given
+            if p.required and p.default is None:
+                problems.append(_problem(p.name, "missing_no_default", f"{p.name!r}: required and has no "
+                                         "default, so None cannot stand for it; pass a value"))
             continue
         payload[wire_key[id(p)]] = _check_value(p, value, family, problems)
     for p in params:
