@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ._protocol import CREATE, Context, Flow, OutcomeUnknown, Sleep, backoff, call, send
+from ._redact import redact
 from .errors import ConfigurationError, NotFoundError, ResponseError, UncertainStartError
 from .inputs import PreparedInputs, Upload, as_upload, prepare_inputs
 from .models import App, Estimate, Run
@@ -46,6 +47,19 @@ def run_id_of(run: Run | str) -> str:
     if isinstance(run, str) and run:
         return run
     raise TypeError(f"expected a Run or a run id, not {type(run).__name__}")
+
+
+def run_problem(data: Any) -> str | None:
+    """What makes a run object unusable (None when it is fine): no id, a status that is not text, or
+    outputs that are not a list. Missing optional fields are fine (Run fills in defaults)."""
+    if not any(isinstance(data.get(k), str) and data[k] for k in ("runId", "executionId", "id")):
+        return "a run without an id"
+    status, outputs = data.get("status", ""), data.get("outputs", [])
+    if not isinstance(status, str):
+        return f"a run status that is not text ({redact(repr(status))[:40]})"
+    if not isinstance(outputs, list):
+        return "run outputs that are not a list"
+    return None
 
 
 def parse_run(ctx: Context, data: Any) -> Run:
@@ -162,7 +176,7 @@ def create_run(ctx: Context, app_id: str, body: dict[str, Any], params: dict[str
         t0 = ctx.wall()
         try:
             data, _ = yield from call(ctx, "POST", path(ctx, "start"), app_id, kind=CREATE, params=params,
-                                      json_body=body)
+                                      json_body=body, check=run_problem)
             return parse_run(ctx, data)
         except OutcomeUnknown as unknown:
             cause = unknown.cause
@@ -207,7 +221,7 @@ def start(ctx: Context, app: App | str, inputs: Mapping[str, Any] | None, webhoo
 
 def get_run(ctx: Context, run: Run | str) -> Flow:
     run_id = run_id_of(run)
-    data, _ = yield from call(ctx, "GET", path(ctx, "run"), run_id, run_id=run_id)
+    data, _ = yield from call(ctx, "GET", path(ctx, "run"), run_id, run_id=run_id, check=run_problem)
     return parse_run(ctx, data)
 
 

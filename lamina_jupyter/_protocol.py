@@ -31,7 +31,7 @@ import contextlib
 import json
 import random
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -162,10 +162,22 @@ def backoff(attempt: int, rng: random.Random) -> float:
     return min(0.5 * 2 ** attempt, 8.0) * (0.75 + 0.25 * rng.random())
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):  # {"status":"completed","status":"failed"}: which one is true?
+        raise ValueError("duplicate keys")
+    return obj
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def parse_body(response: httpx.Response) -> tuple[Any, bool]:
-    """(parsed JSON or None, ok). Deep nesting and non-JSON text both count as unreadable."""
+    """(parsed JSON or None, ok). Deep nesting, non-JSON text, duplicate keys and NaN/Infinity all
+    count as unreadable."""
     try:
-        return json.loads(response.text), True
+        return json.loads(response.text, object_pairs_hook=_unique_keys, parse_constant=_no_constant), True
     except (ValueError, RecursionError, UnicodeDecodeError):
         return None, False
 
@@ -180,17 +192,25 @@ def _retryable_status(status: int, body: Any) -> bool:
 def transport_error(exc: httpx.TransportError, base_url: str, attempts: int) -> TransportError:
     request = getattr(exc, "_request", None)
     tried = f" after {attempts} attempt(s)" if attempts > 1 else ""
+    what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, NOT_SENT):
+        operation = f"{request.method} {request.url.path}" if request is not None else "the request"
+        limit = (request.extensions.get("timeout") or {}).get("read") if request is not None else None
+        within = f" within {limit:g} s" if isinstance(limit, (int, float)) else ""
+        return TransportError(f"Lamina at {base_url} did not answer {operation}{within}: it timed out{tried} "
+                              f"({what}). The server may be overloaded; try again, or pass a larger "
+                              "timeout= to the client.", request=request)
     if isinstance(exc, NOT_SENT):
         return LaminaConnectionError(
-            f"Could not connect to Lamina at {base_url}{tried} ({type(exc).__name__}: {exc}). Check the "
+            f"Could not connect to Lamina at {base_url}{tried} ({what}). Check the "
             "network and the base URL (LAMINA_BASE_URL); for the local emulator, check that it is running.",
             request=request)
     if not isinstance(exc, TRANSIENT):
         return TransportError(f"The request to Lamina at {base_url} could not be sent "
-                              f"({type(exc).__name__}: {exc}). Check the base URL and the API key for "
+                              f"({what}). Check the base URL and the API key for "
                               "stray characters.", request=request)
-    return TransportError(f"The connection to Lamina at {base_url} failed{tried} ({type(exc).__name__}: "
-                          f"{exc}). This is usually temporary: try again.", request=request)
+    return TransportError(f"The connection to Lamina at {base_url} failed{tried} ({what}). This is usually "
+                          "temporary: try again.", request=request)
 
 
 def send(ctx: Context, request: httpx.Request, *, kind: str = IDEMPOTENT, expect_json: bool = True,
@@ -248,8 +268,10 @@ def send(ctx: Context, request: httpx.Request, *, kind: str = IDEMPOTENT, expect
 
 def call(ctx: Context, method: str, template: str, *ids: str, kind: str = IDEMPOTENT,
          params: dict[str, Any] | None = None, json_body: Any = None, read_timeout: float | None = None,
-         run_id: str | None = None, expect: type | None = dict) -> Generator[Step, Any, tuple[Any, dict]]:
-    """A JSON API call: returns (envelope["data"], envelope), checking the data's shape."""
+         run_id: str | None = None, expect: type | None = dict,
+         check: Callable[[Any], str | None] | None = None) -> Generator[Step, Any, tuple[Any, dict]]:
+    """A JSON API call: returns (envelope["data"], envelope), checking the data's shape (and, with
+    `check`, its content: check(data) names the problem or returns None)."""
     request = ctx.request(method, template, *ids, params=params, json_body=json_body,
                           read_timeout=read_timeout)
     response, body = yield from send(ctx, request, kind=kind, run_id=run_id)
@@ -265,4 +287,9 @@ def call(ctx: Context, method: str, template: str, *ids: str, kind: str = IDEMPO
             raise OutcomeUnknown("a success response without run data")
         shape = "object" if expect is dict else "array"
         raise response_error(response, f"expected 'data' to be a JSON {shape}")
+    problem = check(data) if check is not None else None
+    if problem:
+        if kind == CREATE:
+            raise OutcomeUnknown(f"a success response with {problem}")
+        raise response_error(response, problem)
     return data, body

@@ -14,7 +14,7 @@ import math
 import warnings
 from typing import Any
 
-from ._flows import get_run, parse_run, run_id_of, start
+from ._flows import get_run, parse_run, run_id_of, run_problem, start
 from ._protocol import CloseStream, Context, Emit, Flow, NextLine, OpenStream, Sleep, call
 from .errors import (
     APIError,
@@ -112,7 +112,7 @@ def _long_poll(w: _Watcher) -> Flow:
         window = max(1, min(WAIT_WINDOW, math.ceil(remaining)))
         try:
             data, _ = yield from call(w.ctx, "GET", "/v1/runs/{}/wait", w.run_id, params={"timeout": window},
-                                      read_timeout=window + 15.0, run_id=w.run_id)
+                                      read_timeout=window + 15.0, run_id=w.run_id, check=run_problem)
         except (AuthenticationError, RateLimitError):
             raise
         except (APIError, TransportError):

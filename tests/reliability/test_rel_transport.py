@@ -1,0 +1,286 @@
+"""Fault matrix A: HTTP and transport faults on single calls (rate limits, 5xx, 4xx, refused
+connections, slow servers, ambiguous run starts, malformed bodies), against the real emulator or the
+raw loopback server in wire_faults.py. Every test records what it injected and what it survived.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+import uuid
+from typing import Any
+
+import pytest
+from suite import CAPTION_WRITER, route_count
+from wire_faults import RST, Respond, Truncated, WireServer
+
+from lamina_jupyter import (
+    AsyncClient,
+    AuthenticationError,
+    Client,
+    LaminaConnectionError,
+    LaminaError,
+    NotFoundError,
+    RateLimitError,
+    ResponseError,
+    ServerError,
+    TransportError,
+    UncertainStartError,
+    ValidationError,
+)
+from lamina_jupyter._ratelimit import RateGovernor
+from lamina_jupyter.emulator import Emulator
+
+RUN_ROUTE = "GET /v1/runs/{id}"
+START_ROUTE = "POST /v1/apps/{id}/runs"
+KINDS = ["sync", "async"]
+
+
+def drive(kind: str, fn: Any, **kw: Any) -> Any:
+    """Call fn(client) on a fresh Client, or on an AsyncClient inside asyncio.run, and close it."""
+    kw.setdefault("governor", RateGovernor())  # a private governor: a 429 here never pauses other tests
+    if kind == "sync":
+        with Client(**kw) as c:
+            return fn(c)
+
+    async def main() -> Any:
+        async with AsyncClient(**kw) as c:
+            return await fn(c)
+
+    return asyncio.run(main())
+
+
+def topic(text: str = "matrix") -> dict[str, str]:
+    return {"Topic": f"{text} {uuid.uuid4().hex[:8]}"}
+
+
+@pytest.fixture
+def run_id(client):
+    return client.start(CAPTION_WRITER, topic()).id
+
+
+def on(emulator: Any) -> dict[str, Any]:
+    return {"api_key": emulator.api_key, "base_url": emulator.base_url}
+
+
+def run_body(run_id: str = "run_wire_1", status: str = "completed", **extra: Any) -> dict[str, Any]:
+    outputs = [{"id": "o1", "label": "Caption", "type": "text", "status": "completed", "value": "hi"}]
+    return {"data": {"runId": run_id, "status": status, "outputs": outputs, "errorMessage": None, **extra}}
+
+
+# 1. 429 RATE_LIMITED ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", KINDS)
+def test_429_header_and_body_hint_is_honoured(scenario, emulator, run_id, kind):
+    emulator.reset_stats()
+    emulator.inject("status", route="GET /v1/runs/*", status=429, code="RATE_LIMITED", retry_after=1)
+    t0 = time.monotonic()
+    run = drive(kind, lambda c: c.get_run(run_id), **on(emulator))
+    waited = time.monotonic() - t0
+    assert run.id == run_id and waited >= 0.95
+    assert route_count(emulator, RUN_ROUTE) == 2
+    scenario.add(faults_injected=1, faults_survived=int(run.id == run_id))
+
+
+def test_429_body_only_hint_is_honoured(scenario):
+    with WireServer(Respond(429, {"error": "slow down", "code": "RATE_LIMITED", "retryAfter": 0.6}),
+                    Respond(200, run_body())) as wire:
+        t0 = time.monotonic()
+        run = drive("sync", lambda c: c.get_run("run_wire_1"), api_key="lma_test_0123456789",
+                    base_url=wire.base_url)
+        waited = time.monotonic() - t0
+    assert run.status == "completed" and waited >= 0.55 and wire.count("GET /v1/runs/") == 2
+    scenario.add(faults_injected=1, faults_survived=1)
+
+
+def test_429_plain_text_body_is_retried(scenario, emulator, run_id):
+    emulator.reset_stats()
+    emulator.inject("status", route="GET /v1/runs/*", status=429, plain_text=True)
+    run = drive("sync", lambda c: c.get_run(run_id), **on(emulator))
+    assert run.id == run_id and route_count(emulator, RUN_ROUTE) == 2
+    scenario.add(faults_injected=1, faults_survived=1)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_429_hint_too_long_for_an_interactive_call_raises_at_once(scenario, emulator, run_id, kind):
+    emulator.reset_stats()
+    emulator.inject("status", route="GET /v1/runs/*", status=429, code="RATE_LIMITED", retry_after=300)
+    t0 = time.monotonic()
+    with pytest.raises(RateLimitError) as info:
+        drive(kind, lambda c: c.get_run(run_id), **on(emulator))
+    assert info.value.retry_after == 300 and "300" in str(info.value)
+    assert time.monotonic() - t0 < 1.0 and route_count(emulator, RUN_ROUTE) == 1
+    assert emulator.api_key not in str(info.value)
+    scenario.add(faults_injected=1, faults_survived=1)
+
+
+# 2-3. 5xx and non-retryable 4xx ------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", KINDS)
+def test_503_burst_then_success_returns_the_run(scenario, emulator, run_id, kind):
+    emulator.reset_stats()
+    emulator.inject("status", route="GET /v1/runs/*", status=503, times=2)
+    run = drive(kind, lambda c: c.get_run(run_id), **on(emulator))
+    assert run.id == run_id and route_count(emulator, RUN_ROUTE) == 3
+    scenario.add(faults_injected=2, faults_survived=2)
+
+
+def test_500_on_every_attempt_is_a_server_error_with_code_and_request_id(scenario, emulator, run_id):
+    emulator.reset_stats()
+    emulator.inject("status", route="GET /v1/runs/*", status=500, code="INTERNAL_ERROR", times=None)
+    with pytest.raises(ServerError) as info:
+        drive("sync", lambda c: c.get_run(run_id), **on(emulator))
+    err = info.value
+    assert err.status_code == 500 and err.code == "INTERNAL_ERROR" and err.request_id
+    assert err.request_id in str(err) and route_count(emulator, RUN_ROUTE) == 3
+    scenario.add(faults_injected=3, faults_survived=3)
+
+
+@pytest.mark.parametrize("status,code,exc", [
+    (400, "VALIDATION_ERROR", ValidationError), (401, "AUTH_INVALID_KEY", AuthenticationError),
+    (403, "FORBIDDEN", AuthenticationError), (404, "NOT_FOUND", NotFoundError)])
+def test_4xx_is_never_retried(scenario, emulator, run_id, status, code, exc):
+    emulator.reset_stats()
+    emulator.inject("status", route="GET /v1/runs/*", status=status, code=code, times=None)
+    with pytest.raises(exc) as info:
+        drive("sync", lambda c: c.get_run(run_id), **on(emulator))
+    assert info.value.status_code == status and info.value.code == code
+    assert route_count(emulator, RUN_ROUTE) == 1
+    leaks = sum(emulator.api_key in text for text in (str(info.value), repr(info.value)))
+    assert leaks == 0
+    scenario.add(faults_injected=1, faults_survived=1, key_leaks=leaks, surfaces_scanned=2)
+
+
+# 4. connection refused ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", KINDS)
+def test_connection_refused_names_the_base_url_in_bounded_time(scenario, kind):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{s.getsockname()[1]}"  # bound, never listening: refused
+        t0 = time.monotonic()
+        with pytest.raises(LaminaConnectionError, match=url) as info:
+            drive(kind, lambda c: c.list_apps(), api_key="lma_test_0123456789", base_url=url)
+    assert time.monotonic() - t0 < 5 and "3 attempt(s)" in str(info.value)
+    scenario.add(faults_injected=3, faults_survived=3)
+
+
+# 6-7. run starts: ambiguous outcomes are reconciled, "not created" answers are resent -------------------
+@pytest.mark.parametrize("kind", KINDS)
+def test_start_gets_429_then_503_then_202_and_creates_one_run(scenario, emulator, kind):
+    emulator.reset_stats()
+    emulator.inject("status", route="POST /v1/apps/*/runs", status=429, retry_after=1)
+    emulator.inject("status", route="POST /v1/apps/*/runs", status=503)
+    run = drive(kind, lambda c: c.start(CAPTION_WRITER, topic("retried start")), **on(emulator))
+    created = emulator.stats["runs_created"]
+    assert route_count(emulator, START_ROUTE) == 3 and created == 1
+    assert [r["run_id"] for r in emulator.runs()].count(run.id) == 1
+    scenario.add(faults_injected=2, faults_survived=2, rows_submitted=1, rows_completed=1,
+                 paid_twice=created - 1)
+
+
+@pytest.fixture
+def private_emulator():
+    # Reconciliation reads the run list since t0, which other tests' runs would crowd.
+    with Emulator(latency=0.1, jitter=0.0, rate_limit=None) as emu:
+        yield emu
+
+
+@pytest.mark.parametrize("fault,kind", [("rst", "sync"), ("rst", "async"), ("fin", "sync"), ("slow", "sync")])
+def test_lost_answer_to_a_start_is_reconciled_not_resent(scenario, private_emulator, fault, kind):
+    emu = private_emulator
+    if fault == "slow":  # the run is created after the client's read timeout has fired
+        emu.inject("delay", route="POST /v1/apps/*/runs", seconds=1.2)
+    else:
+        emu.inject("accept_then_drop", route="POST /v1/apps/*/runs", fin=fault == "fin")
+    t0 = time.monotonic()
+    run = drive(kind, lambda c: c.start(CAPTION_WRITER, topic("lost answer")), **on(emu), timeout=0.6)
+    time.sleep(max(0.0, t0 + 1.5 - time.monotonic()))  # let a delayed original land before counting
+    runs = emu.runs()
+    assert len(runs) == 1 and runs[0]["run_id"] == run.id
+    assert emu.stats["runs_created"] == 1 and emu.stats["duplicate_starts"] == 0
+    scenario.add(faults_injected=1, faults_survived=1, rows_submitted=1, rows_completed=1,
+                 paid_twice=emu.stats["runs_created"] - 1)
+
+
+def test_undecidable_start_raises_uncertain_start_naming_what_to_do(scenario, private_emulator):
+    emu = private_emulator
+    inputs = topic("twins")
+    with Client(**on(emu), governor=RateGovernor()) as other:
+        other.start(CAPTION_WRITER, inputs)  # someone else started the very same inputs a moment ago
+    emu.inject("accept_then_drop", route="POST /v1/apps/*/runs")
+    with pytest.raises(UncertainStartError) as info:
+        drive("sync", lambda c: c.start(CAPTION_WRITER, inputs), **on(emu))
+    message = str(info.value)
+    assert "list_runs" in message and CAPTION_WRITER in message and info.value.since
+    assert emu.stats["requests_by_route"][START_ROUTE] == 2  # ours was sent once, never resent
+    scenario.add(faults_injected=1, faults_survived=1, paid_twice=emu.stats["runs_created"] - 2)
+
+
+# 8. unreadable or wrongly shaped bodies ----------------------------------------------------------------
+DEEP = "[" * 100_000 + "]" * 100_000
+BODIES = {
+    "malformed_json": ('{"data": {"runId": "run_wire_1", "status": ', 3),
+    "deep_nesting": ('{"data": ' + DEEP + "}", 3),
+    "duplicate_keys": ('{"data": {"runId": "run_wire_1", "status": "completed", "status": "failed", '
+                       '"outputs": []}}', 3),
+    "nan": ('{"data": {"runId": "run_wire_1", "status": "completed", "outputs": [], "progress": NaN}}', 3),
+    "status_42": ('{"data": {"runId": "run_wire_1", "status": 42, "outputs": []}}', 1),
+    "outputs_not_a_list": ('{"data": {"runId": "run_wire_1", "status": "completed", "outputs": "x"}}', 1),
+    "data_is_a_list": ('{"data": [1, 2, 3]}', 1),
+}
+
+
+@pytest.mark.parametrize("name", list(BODIES))
+def test_unreadable_run_body_is_a_response_error(scenario, name):
+    body, requests = BODIES[name]
+    unexpected, err = 0, None
+    with WireServer(fallback=Respond(200, body.encode(), {"Content-Type": "application/json"})) as wire:
+        try:
+            drive("sync", lambda c: c.get_run("run_wire_1"), api_key="lma_test_0123456789",
+                  base_url=wire.base_url)
+        except ResponseError as exc:
+            err = exc
+        except Exception:  # noqa: BLE001 - counted: KeyError, TypeError, RecursionError... must be 0
+            unexpected += 1
+            raise
+    assert isinstance(err, LaminaError) and err.request_id == "req_wire_1" and "req_wire_1" in str(err)
+    assert len(str(err)) < 600 and DEEP[:300] not in str(err)
+    assert wire.count("GET /v1/runs/run_wire_1") == requests
+    scenario.add(faults_injected=requests, faults_survived=requests, unexpected_exceptions=unexpected)
+
+
+def test_missing_outputs_parse_as_none_not_a_key_error(scenario):
+    body = b'{"data": {"runId": "run_wire_1", "status": "completed"}}'
+    with WireServer(fallback=Respond(200, body, {"Content-Type": "application/json"})) as wire:
+        run = drive("sync", lambda c: c.get_run("run_wire_1"), api_key="lma_test_0123456789",
+                    base_url=wire.base_url)
+    assert run.status == "completed" and run.outputs == () and wire.count("GET /v1/runs/") == 1
+    with pytest.raises(KeyError, match="no output 'Caption'; labels: \\[\\]"):
+        run.output("Caption")  # a lookup by name: KeyError is its documented answer
+    scenario.add(faults_injected=1, faults_survived=1)
+
+
+@pytest.mark.parametrize("fault", ["html_502", "truncated_body", "rst"])
+def test_transient_bad_answer_is_retried(scenario, fault):
+    first = {"html_502": Respond(502, "<html><body><h1>502 Bad Gateway</h1></body></html>",
+                                 {"Content-Type": "text/html"}),
+             "truncated_body": Truncated(b'{"data": {"runId": "run_wire_1", "status": "completed"}}'),
+             "rst": RST}[fault]
+    with WireServer(first, Respond(200, run_body())) as wire:
+        run = drive("sync", lambda c: c.get_run("run_wire_1"), api_key="lma_test_0123456789",
+                    base_url=wire.base_url)
+    assert run.status == "completed" and wire.count("GET /v1/runs/") == 2
+    scenario.add(faults_injected=1, faults_survived=1)
+
+
+# 9. slow server past the client timeout ----------------------------------------------------------------
+@pytest.mark.parametrize("kind", KINDS)
+def test_slow_server_is_a_clear_timeout_in_bounded_time(scenario, emulator, run_id, kind):
+    emulator.inject("delay", route="GET /v1/runs/*", seconds=1.5, times=2)
+    t0 = time.monotonic()
+    with pytest.raises(TransportError) as info:
+        drive(kind, lambda c: c.get_run(run_id), **on(emulator), timeout=0.3, max_retries=1)
+    elapsed = time.monotonic() - t0
+    message = str(info.value)
+    assert "timed out" in message and emulator.base_url in message and f"GET /v1/runs/{run_id}" in message
+    assert not isinstance(info.value, LaminaConnectionError) and elapsed < 2.5
+    scenario.add(faults_injected=2, faults_survived=2)
