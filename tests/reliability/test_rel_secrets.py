@@ -30,6 +30,7 @@ import pytest
 from suite import CAPTION_WRITER, TEXT_TO_IMAGE
 
 from lamina_jupyter import (
+    AsyncClient,
     AuthenticationError,
     Client,
     ConfigurationError,
@@ -152,7 +153,9 @@ def test_canary_surfaces_scan(scenario, canary, private_emulator, caplog, tmp_pa
         objects = {"client": client, "settings": client.settings, "secret": client.settings.api_key,
                    "run": run, "app": app, "parameter": app.parameters[0], "output": run.outputs[0],
                    "estimate": client.estimate(TEXT_TO_IMAGE, {"Prompt": "x"}), "verifier": Verifier(client),
-                   "deduper": Deduper(), "governor": client.governor, "emulator": emu}
+                   "deduper": Deduper(), "governor": client.governor, "emulator": emu,
+                   "progress": run.progress,
+                   "async client": AsyncClient(api_key=canary, base_url=emu.base_url)}
         for prompt, kwargs in (("canary #fail", {}), ("canary #stuck", {"timeout": 0.4})):
             with pytest.raises((RunFailedError, WaitTimeout)) as info:
                 client.run(TEXT_TO_IMAGE, {"Prompt": prompt}, **kwargs)
@@ -189,6 +192,7 @@ def test_canary_surfaces_scan(scenario, canary, private_emulator, caplog, tmp_pa
         errors.append(refused.value)
     for surface, obj in objects.items():
         surfaces.scan_object(surface, obj)
+    asyncio.run(objects["async client"].aclose())
     for exc in errors:
         surfaces.scan_error(type(exc).__name__, exc)
     ledger_files = [p for p in tmp_path.rglob("ledger.sqlite*") if p.is_file()]
