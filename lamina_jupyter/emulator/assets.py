@@ -47,7 +47,7 @@ def register(router: Router) -> None:
                         "filename must be a plain file name without '/'",
                     )
                 )
-            elif kind not in MEDIA_TYPES:
+            elif not isinstance(kind, str) or kind not in MEDIA_TYPES:
                 problems.append(
                     field_error(
                         f"files[{i}].mediaType",
