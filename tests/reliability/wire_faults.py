@@ -9,6 +9,7 @@ Everything runs on threads the server joins in `close()`, so hygiene checks see 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import socket
@@ -185,3 +186,36 @@ class WireServer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+# Helpers the matrix files share: one client call per test, on Client or AsyncClient ----------------
+KINDS = ["sync", "async"]
+
+
+def drive(kind: str, fn: Any, **kw: Any) -> Any:
+    """Call fn(client) on a fresh Client, or on an AsyncClient inside asyncio.run, and close it."""
+    from lamina_jupyter import AsyncClient, Client
+    from lamina_jupyter._ratelimit import RateGovernor
+
+    kw.setdefault("governor", RateGovernor())  # a private governor: a 429 here never pauses other tests
+    if kind == "sync":
+        with Client(**kw) as c:
+            return fn(c)
+
+    async def main() -> Any:
+        async with AsyncClient(**kw) as c:
+            return await fn(c)
+
+    return asyncio.run(main())
+
+
+def on(emulator: Any) -> dict[str, Any]:
+    return {"api_key": emulator.api_key, "base_url": emulator.base_url}
+
+
+def run_body(run_id: str = "run_wire_1", status: str = "completed", **extra: Any) -> dict[str, Any]:
+    """A v1 run envelope as the raw server sends it (one text output when completed)."""
+    outputs = [{"id": "o1", "label": "Caption", "type": "text", "status": "completed", "value": "hi"}]
+    data = {"runId": run_id, "status": status, "outputs": outputs if status == "completed" else [],
+            "errorMessage": None, **extra}
+    return {"data": data}
