@@ -53,8 +53,9 @@ def output_html(output: Output) -> str:
         try:
             src = safe_img_src(embed_src(output))
         except Exception as exc:  # any fetch/decode problem becomes a link, never a crash of the view
+            why = str(exc)[:160] if isinstance(exc, ValueError) else type(exc).__name__
             return (f"<div class='lamina-output'>{label}<a href='{esc(link)}' target='_blank' rel='noopener'>"
-                    f"open image</a> <small>(no preview: {esc(type(exc).__name__)})</small></div>")
+                    f"open image</a> <small>(no preview: {esc(why)})</small></div>")
         return (f"<div class='lamina-output' style='display:inline-block;margin:4px'>{label}"
                 f"<a href='{esc(link)}' target='_blank' rel='noopener' title='open full size'>"
                 f"<img class='lamina-image' src='{esc(src)}' style='max-width:{THUMB_SIDE}px' "

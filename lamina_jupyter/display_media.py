@@ -15,11 +15,12 @@ from collections import OrderedDict
 from typing import Any
 from urllib.parse import urlsplit
 
-from .models import Output
+from .models import Output, fetch_media
 
 THUMB_SIDE = 256
 THUMB_BYTES = 18_000  # x100 images = 1.8 MB: the saved-notebook budget for a page of images
 GIF_INLINE_BYTES = 60_000  # small animated GIFs (video stand-ins) stay animated
+PREVIEW_BYTES = 64 * 1024 * 1024  # a bigger image gets a link, not a thumbnail (memory stays bounded)
 _RASTER = ("data:image/png", "data:image/jpeg", "data:image/gif", "data:image/webp")
 _CACHE_SIZE = 512
 _cache: OrderedDict[str, str] = OrderedDict()
@@ -55,8 +56,9 @@ def thumbnail_data_uri(data: bytes, side: int = THUMB_SIDE, max_bytes: int = THU
             img.seek(0)
             img.thumbnail((side, side))
             rgba = img.convert("RGBA")
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning,
-            OSError, EOFError) as exc:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ValueError(f"too many pixels to preview safely ({type(exc).__name__}: {exc})") from None
+    except (UnidentifiedImageError, OSError, EOFError) as exc:
         raise ValueError(f"not a usable image ({type(exc).__name__})") from None
     flat = Image.new("RGB", rgba.size, "white")
     flat.paste(rgba, mask=rgba.getchannel("A"))
@@ -108,7 +110,8 @@ def embed_src(output: Output) -> str:
         if key in _cache:
             _cache.move_to_end(key)
             return _cache[key]
-    data = output.read()
+    data = fetch_media(output.value, PREVIEW_BYTES) if output.fetcher is None and output.is_media else \
+        output.read()
     small_gif = animated_gif(data) if is_gif(output) and data.startswith(b"GIF8") else None
     src = ("data:image/gif;base64," + base64.b64encode(small_gif).decode("ascii")) if small_gif else \
         thumbnail_data_uri(data)

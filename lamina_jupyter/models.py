@@ -3,6 +3,7 @@ so everything the server sent stays in `.raw`, and fields of the wrong type beco
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -102,14 +103,15 @@ def fetch_media(url: str, max_bytes: int = 200 * 1024 * 1024) -> bytes:
         raise ValueError(f"refusing to fetch {url[:60]!r}: only http(s) URLs are downloaded")
     timeout = httpx.Timeout(30.0, connect=5.0, pool=10.0)
     with httpx.Client(timeout=timeout, follow_redirects=True) as http, http.stream("GET", url) as resp:
-        resp.raise_for_status()
-        chunks, size = [], 0
+        if resp.status_code >= 400:
+            raise ValueError(f"could not download {url}: HTTP {resp.status_code} {resp.reason_phrase} (media "
+                             "links can expire: get_run() again for fresh URLs)")
+        buf = io.BytesIO()  # one growing buffer: getvalue() hands it over without a second copy
         for chunk in resp.iter_bytes():
-            size += len(chunk)
-            if size > max_bytes:
+            if buf.tell() + len(chunk) > max_bytes:
                 raise ValueError(f"output at {url} is larger than {max_bytes} bytes; download it yourself")
-            chunks.append(chunk)
-    return b"".join(chunks)
+            buf.write(chunk)
+    return buf.getvalue()
 
 
 @dataclass(frozen=True)
@@ -147,13 +149,31 @@ class Output:
         return (self.fetcher or fetch_media)(self.value)
 
     def image(self) -> Any:
-        """The output as a PIL image (Pillow is imported only here)."""
-        import io
+        """The output as a PIL image (Pillow is imported only here). Raises ValueError, naming the output
+        and URL, for a value that is not a media URL (nothing is fetched), bytes that are not an image,
+        and images with more pixels than Pillow's decompression-bomb limit."""
+        import warnings
 
-        from PIL import Image
+        from PIL import Image, UnidentifiedImageError
 
-        img = Image.open(io.BytesIO(self.read()))
-        img.load()
+        name = repr(self.label or self.id or "output")
+        if not self.is_media:
+            shown = str(self.value)[:60]
+            raise ValueError(f"output {name} is not an http(s) media URL ({shown!r}); nothing was fetched")
+        data = self.read()
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                img = Image.open(io.BytesIO(data))
+                img.load()
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise ValueError(f"refusing to decode output {name} at {self.value}: {exc} Use .save(path) to "
+                             "keep the file.") from None
+        except (UnidentifiedImageError, OSError, EOFError) as exc:
+            head = data[:64].lstrip().lower()
+            got = "an HTML page" if head.startswith((b"<!doctype html", b"<html")) else f"{len(data)} bytes"
+            raise ValueError(f"output {name} at {self.value} is not an image Pillow can read (got {got}; "
+                             f"{type(exc).__name__})") from None
         return img
 
     def save(self, path: str | os.PathLike[str]) -> str:

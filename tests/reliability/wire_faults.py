@@ -161,7 +161,8 @@ class WireServer:
                        **action.headers}
             head = f"HTTP/1.1 {action.status} {HTTPStatus(action.status).phrase}\r\n" + "".join(
                 f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
-            conn.sendall(head.encode("latin-1") + body)
+            conn.sendall(head.encode("latin-1"))
+            conn.sendall(body)  # not head + body: a 50 MB body must not be copied
             return True
         except OSError:
             return False

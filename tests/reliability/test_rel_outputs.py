@@ -1,0 +1,118 @@
+"""Fault matrix D23/D24: outputs that are not what they claim. Output URLs that 404, serve an HTML
+page, or use javascript:/file: schemes; a 50 MB image; decompression bombs. Every case ends in a
+clear error or a placeholder: no crash, no fetch for non-http(s) URLs, API text escaped in every
+mimebundle, and both the embedded preview and the memory used stay small."""
+
+from __future__ import annotations
+
+import os
+import struct
+import tracemalloc
+import zlib
+
+import pytest
+from wire_faults import Respond, WireServer
+
+from lamina_jupyter.display import OutputView, RunView
+from lamina_jupyter.display_media import THUMB_BYTES
+from lamina_jupyter.models import Output, Run
+
+HOSTILE = "<img src=x onerror=alert(1)>"
+PAGE = "<!doctype html><html><body><script>alert(1)</script>expired</body></html>"
+
+
+def image_output(url: str) -> Output:
+    return Output.from_json({"id": "o1", "label": HOSTILE, "type": "image", "status": "completed",
+                             "mimeType": "image/png", "value": url})
+
+
+def bundles(output: Output) -> list[dict[str, str]]:
+    run = Run(id="run_<b>1</b>", status="completed", error_message=HOSTILE, outputs=(output,))
+    return [OutputView(output)._repr_mimebundle_(), RunView(run, 1.0, HOSTILE)._repr_mimebundle_()]
+
+
+def raw_tags(bundle: dict[str, str]) -> int:
+    """API text that reached the HTML unescaped (our own markup never contains these)."""
+    page = bundle["text/html"]
+    return page.count("<img src=x") + page.count("<script") + page.count("<b>1</b>")
+
+
+def png(width: int, height: int, rows: bytes | None = None) -> bytes:
+    """An 8-bit RGB PNG; without `rows` only the header (enough for Pillow's bomb check)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    idat = chunk(b"IDAT", zlib.compress(rows if rows is not None else b"\0", 0))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + idat + chunk(b"IEND", b"")
+
+
+# D24: the URL of an image output is broken or hostile ------------------------------------------------
+@pytest.mark.parametrize("case", ["http_404", "html_page", "javascript", "file"])
+def test_broken_or_hostile_image_url_is_a_clear_error_and_a_safe_placeholder(scenario, case, tmp_path):
+    real = tmp_path / "real.png"
+    real.write_bytes(png(8, 8, b"".join(b"\0" + os.urandom(24) for _ in range(8))))
+    answer = Respond(404, PAGE, {"Content-Type": "text/html"}) if case == "http_404" else \
+        Respond(200, PAGE, {"Content-Type": "text/html"})
+    with WireServer(fallback=answer) as wire:
+        url = {"http_404": f"{wire.base_url}/media/gone.png", "html_page": f"{wire.base_url}/media/page.png",
+               "javascript": f"javascript:alert(1)//{wire.base_url}/media/x.png",
+               "file": real.as_uri()}[case]
+        out = image_output(url)
+        expected = {"http_404": "HTTP 404", "html_page": "not an image .*an HTML page",
+                    "javascript": "nothing was fetched", "file": "nothing was fetched"}[case]
+        with pytest.raises(ValueError, match=expected) as info:
+            out.image()
+        shown = bundles(out)
+        fetched = len(wire.requests)
+    assert len(str(info.value)) < 400 and "<script" not in str(info.value)
+    assert sum(raw_tags(b) for b in shown) == 0
+    pages = [b["text/html"] for b in shown]
+    if case in ("javascript", "file"):
+        assert fetched == 0  # never fetched, never linked, never embedded
+        assert not any(f"='{url[:10]}" in p or "data:image" in p for p in pages)
+    else:
+        assert fetched == 3  # image() once, each view once (failures are not cached)
+        assert all("no preview" in p and f"href='{url}'" in p for p in pages)
+        assert all(("HTTP 404" if case == "http_404" else "not a usable image") in p for p in pages)
+    scenario.add(faults_injected=1, faults_survived=1, unexpected_exceptions=0)
+
+
+# D23: a 50 MB image and decompression bombs ----------------------------------------------------------
+def test_50_mb_image_previews_as_a_small_thumbnail_with_bounded_memory(scenario):
+    width = height = 4096  # incompressible RGB rows, stored: a 50 MB PNG
+    rows = bytearray(os.urandom(height * (1 + 3 * width)))
+    rows[:: 1 + 3 * width] = bytes(height)  # filter byte 0 on every row
+    data = png(width, height, bytes(rows))
+    del rows
+    assert len(data) > 50_000_000
+    with WireServer(fallback=Respond(200, data, {"Content-Type": "image/png"})) as wire:
+        out = image_output(f"{wire.base_url}/media/huge.png")
+        run = Run(id="run_huge", status="completed", outputs=(out,))
+        tracemalloc.start()
+        try:
+            bundle = RunView(run)._repr_mimebundle_()
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    page = bundle["text/html"]
+    embedded = sum(len(v.encode()) for v in bundle.values())
+    thumb = page.split("src='", 1)[1].split("'", 1)[0]
+    assert thumb.startswith("data:image/jpeg;base64,") and len(thumb) <= THUMB_BYTES
+    assert embedded <= 200_000, embedded
+    assert peak <= 1.3 * len(data), f"download peak {peak / 1e6:.0f} MB for a {len(data) / 1e6:.0f} MB image"
+    assert wire.count("GET /media/huge.png") == 1
+    scenario.add(faults_injected=1, faults_survived=1)
+
+
+@pytest.mark.parametrize("side", [20_000, 10_000])  # over 2x Pillow's limit (error); over 1x (warning)
+def test_decompression_bomb_is_refused_with_a_clear_message(scenario, side):
+    with WireServer(fallback=Respond(200, png(side, side), {"Content-Type": "image/png"})) as wire:
+        out = image_output(f"{wire.base_url}/media/bomb.png")
+        with pytest.raises(ValueError, match="refusing to decode .*exceeds limit") as info:
+            out.image()
+        shown = bundles(out)
+    assert f"{side * side} pixels" in str(info.value) and ".save(path)" in str(info.value)
+    assert all("no preview: too many pixels" in b["text/html"] for b in shown)
+    assert sum(raw_tags(b) for b in shown) == 0
+    scenario.add(faults_injected=1, faults_survived=1)
