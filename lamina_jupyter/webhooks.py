@@ -4,7 +4,9 @@ Stricter than the official TypeScript verifier where it is lenient: the signatur
 128 hex characters, the timestamp 1-12 ASCII digits, the body at most 1 MiB, and only OKP/Ed25519
 keys with a 32-byte `x` are used. The time window is symmetric (|now - ts| <= tolerance) like the
 official SDK; pair it with `Deduper` so an exact replay inside the window is processed once.
-`cryptography` is imported inside the functions that need it, never at import time.
+A listener keeps one `Verifier(client)`: the signing keys are fetched once, cached, and refetched at
+most once a minute (one fetch at a time) when no cached key verifies, so forged floods cannot
+amplify into API calls. `cryptography` is imported inside the functions that need it, never at import time.
 """
 
 from __future__ import annotations
