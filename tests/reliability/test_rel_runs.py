@@ -56,11 +56,11 @@ def test_wait_survives_four_wire_faults_in_a_row(scenario, kind):
     scenario.add(faults_injected=len(faults), faults_survived=len(faults))
 
 
-@pytest.mark.parametrize("api", ["v1", "legacy"])
-def test_resets_on_the_emulator_mid_poll_are_survived(scenario, emulator, client, api):
+@pytest.mark.parametrize("api,kind", [("v1", "sync"), ("legacy", "async")])
+def test_resets_on_the_emulator_mid_poll_are_survived(scenario, emulator, client, api, kind):
     run = client.start(CAPTION_WRITER, topic("resets"))
     emulator.inject("reset", route="GET /*/*/*", times=3)
-    final = drive("sync", lambda c: c.wait(run.id, timeout=30), **on(emulator), api=api, wait_strategy="poll")
+    final = drive(kind, lambda c: c.wait(run.id, timeout=30), **on(emulator), api=api, wait_strategy="poll")
     assert final.status == "completed"
     scenario.add(faults_injected=3, faults_survived=3)
 
@@ -73,7 +73,8 @@ def test_stuck_run_times_out_naming_run_and_status_and_is_not_cancelled(scenario
         client.wait(run, timeout=1.0)
     err = info.value
     assert err.run_id == run.id and run.id in str(err) and err.last_status == "running"
-    assert err.elapsed >= 1.0 and time.monotonic() - t0 < 1.0 + 1.0  # overshoot under one poll
+    overshoot = time.monotonic() - t0 - 1.0
+    assert err.elapsed >= 1.0 and overshoot < 2.5, overshoot  # well under one read timeout
     assert f"client.wait({run.id!r})" in str(err)
     status = {r["run_id"]: r["status"] for r in emulator.runs()}[run.id]
     assert status == "running" and route_count(emulator, "POST /v1/runs/{id}/cancel") == 0
@@ -107,12 +108,18 @@ def test_wait_keeps_waiting_through_repeated_timeout_flags(scenario, kind):
 
 
 # 12. an event stream that drops mid-way -------------------------------------------------------------
-@pytest.mark.parametrize("abrupt", [False, True])
-def test_dropped_stream_falls_back_without_losing_the_result(scenario, emulator, client, abrupt):
+async def collect(states: Any) -> list[Any]:
+    return [s async for s in states]
+
+
+@pytest.mark.parametrize("abrupt,kind", [(False, "async"), (True, "sync")])
+def test_dropped_stream_falls_back_without_losing_the_result(scenario, emulator, client, abrupt, kind):
     emulator.configure(latency=0.6)
     run = client.start(CAPTION_WRITER, topic("drop stream"))
     emulator.inject("drop_stream", route="GET /v1/runs/*/stream", after_events=1, abrupt=abrupt)
-    states = list(client.stream(run, timeout=30))
+    follow = (lambda c: list(c.stream(run.id, timeout=30))) if kind == "sync" else \
+        (lambda c: collect(c.stream(run.id, timeout=30)))
+    states = drive(kind, follow, **on(emulator))
     server = {r["run_id"]: r for r in emulator.runs()}[run.id]
     assert states[-1].status == server["status"] == "completed" and states[-1].outputs[0].value
     assert [s.status for s in states].count("completed") == 1  # the result arrives once
