@@ -15,7 +15,14 @@ from typing import Any
 
 from ._protocol import CREATE, Context, Flow, OutcomeUnknown, Sleep, backoff, call, send
 from ._redact import redact
-from .errors import ConfigurationError, NotFoundError, ResponseError, UncertainStartError
+from .errors import (
+    APIError,
+    ConfigurationError,
+    NotFoundError,
+    ResponseError,
+    TransportError,
+    UncertainStartError,
+)
 from .inputs import PreparedInputs, Upload, as_upload, prepare_inputs
 from .models import App, Estimate, Run
 
@@ -185,14 +192,28 @@ def create_run(ctx: Context, app_id: str, body: dict[str, Any], params: dict[str
                     f"Starting app {app_id} failed with {cause}, so the run may have been created. "
                     "The legacy API cannot list runs: check the Lamina web app before starting it again.",
                     app_id=app_id) from None
-            found = yield from _reconcile(ctx, app_id, body["inputs"], t0)
+            try:
+                found = yield from _reconcile(ctx, app_id, body["inputs"], t0)
+            except (TransportError, APIError) as err:
+                if isinstance(err, UncertainStartError):
+                    raise
+                since = _iso(t0 - RECONCILE_SKEW)  # the check failed too: the run may well exist
+                raise UncertainStartError(
+                    f"Starting app {app_id} failed with {cause}, and the run list that would show whether "
+                    f"the run was created could not be read ({type(err).__name__}). Check "
+                    f"client.list_runs(app={app_id!r}, since={since!r}) before starting it again.",
+                    app_id=app_id, since=since, outcome="unchecked") from None
         if found is not None:
-            data, _ = yield from call(ctx, "GET", path(ctx, "run"), found.id, run_id=found.id)
+            ctx.known_runs.add(found.id)
+            try:
+                data, _ = yield from call(ctx, "GET", path(ctx, "run"), found.id, run_id=found.id)
+            except (TransportError, APIError):
+                return found  # it exists (the list showed it): never an error that invites a resend
             return parse_run(ctx, data)
         if resends >= ctx.max_retries:
             raise UncertainStartError(f"Starting app {app_id} failed {resends + 1} time(s) ({cause}); "
                                       "the run list shows no run was created. Try again later.",
-                                      app_id=app_id)
+                                      app_id=app_id, outcome="absent")
         yield Sleep(backoff(resends, ctx.rng))
         resends += 1
 

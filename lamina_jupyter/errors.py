@@ -64,13 +64,18 @@ class LaminaConnectionError(TransportError):
 
 
 class UncertainStartError(TransportError):
-    """A run start got no clear answer and the run list could not prove what happened."""
+    """A run start got no clear answer and the run list could not prove what happened.
+
+    `outcome` says what is known: "ambiguous" (several listed runs could be it, or the API cannot
+    list), "unchecked" (the run list could not be read either, so asking it again later may settle
+    it) or "absent" (the list proved no run was created; starting again is safe)."""
 
     def __init__(self, message: str, *, app_id: str, since: str | None = None,
-                 request: httpx.Request | None = None) -> None:
+                 request: httpx.Request | None = None, outcome: str = "ambiguous") -> None:
         super().__init__(message, request=request)
         self.app_id = app_id
         self.since = since
+        self.outcome = outcome
 
 
 class APIError(LaminaError):

@@ -24,18 +24,18 @@ import hashlib
 import time
 from typing import Any
 
-from .errors import LaminaError, RateLimitError, RunFailedError, UncertainStartError, WaitTimeout
-from .frames_outcome import Outcome, Report, iso, origin_of, outputs_of, run_seconds
+from .errors import LaminaError, RunFailedError, UncertainStartError, WaitTimeout
+from .frames_outcome import Outcome, Report, origin_of, outputs_of, run_seconds
+from .frames_reconcile import OUTAGE_PATIENCE, RECONCILE_SKEW, Reconciling
 from .journal import SUBMITTED, SUBMITTING, TERMINAL, UNKNOWN, Journal, canonical, fingerprint
 from .models import App, Run
 
+__all__ = ["BATCH_DEADLINE", "RECONCILE_SKEW", "Engine"]
 BATCH_DEADLINE = 1800.0  # seconds a batch waits for one run (reliability.md: batch 30 min)
-RECONCILE_SKEW = 10.0  # client/server clock skew tolerated when searching the run list
-MAX_RATE_RETRIES = 20
 REUSED_STATUSES = ("completed", "failed")
 
 
-class Engine:
+class Engine(Reconciling):
     """Runs one batch; `outcomes[position]` is filled as rows finish (partial on interrupt)."""
 
     def __init__(
@@ -117,70 +117,7 @@ class Engine:
             submit.append((row, key))
         return submit, reattach, reconcile
 
-    async def _list_since(self, since: float) -> list[Run]:
-        runs: list[Run] = []
-        for page in range(20):
-            batch = await self._retrying(
-                lambda p=page: self.client.list_runs(
-                    app=self.app.id, since=iso(since), limit=100, offset=100 * p
-                )
-            )
-            runs.extend(batch)
-            if len(batch) < 100:
-                break
-        return runs
-
-    async def _reconcile(self, rows: list[Any]) -> tuple[list[Any], list[Any]]:
-        """SUBMITTING rows: adopt the run the list proves, resubmit when it proves absence, else UNKNOWN."""
-        if not rows:
-            return [], []
-        t0 = min(p.t0 or time.time() for _, _, p in rows)
-        known = self.journal.known_run_ids() if self.journal else set()
-        found = [r for r in await self._list_since(t0 - RECONCILE_SKEW) if r.id and r.id not in known]
-        adopt: list[Any] = []
-        resubmit: list[Any] = []
-        if not found:
-            for row, key, prior in rows:
-                self.journal.back_to_pending(key, prior.attempt)  # type: ignore[union-attr]
-                resubmit.append((row, key))
-            return adopt, resubmit
-        with_inputs = all(isinstance(r.raw.get("inputs"), dict) for r in found)
-        for row, key, prior in rows:
-            if with_inputs:
-                matches = [r for r in found if canonical(r.raw["inputs"]) == canonical(row.payload)]
-            else:
-                matches = list(found) if len(rows) == 1 else []
-            if len(matches) == 1:
-                match = matches[0]
-                self.journal.submitted(key, prior.attempt, match.id)  # type: ignore[union-attr]
-                found.remove(match)
-                adopt.append((row, key, match.id, prior.t0))
-                self.report.reconciled += 1
-            else:
-                why = (
-                    f"the ledger shows its start was interrupted and {len(matches) or len(found)} unknown "
-                    f"run(s) of this app were created since then, so it cannot tell which is this row's. "
-                    f"Check client.list_runs(app={self.app.id!r}, since={iso(t0 - RECONCILE_SKEW)!r}); "
-                    "retry_failed(include_unknown=True) starts it again."
-                )
-                self.journal.unknown(key, prior.attempt, why)  # type: ignore[union-attr]
-                self.outcomes[row.position] = Outcome("unknown", None, None, why)
-                self.tracker.set(row.position, "unknown")
-                self.report.unknown += 1
-        return adopt, resubmit
-
     # -- requests ---------------------------------------------------------------------------------
-    async def _retrying(self, call: Any) -> Any:
-        """Batches never fail a row on a rate limit: a 429 is "not done", so wait and ask again."""
-        for attempt in range(MAX_RATE_RETRIES):
-            try:
-                return await call()
-            except RateLimitError as err:
-                if attempt == MAX_RATE_RETRIES - 1:
-                    raise
-                await asyncio.sleep(max(err.retry_after or 1.0, self.client.governor.waiting_seconds()))
-        raise AssertionError("unreachable")
-
     def _finish(self, pos: int, key: str, outcome: Outcome) -> None:
         self.outcomes[pos] = outcome
         self.tracker.set(pos, outcome.status)
@@ -205,7 +142,7 @@ class Engine:
                 return
             self.tracker.set(pos, "queued")
             try:
-                run = await self._retrying(lambda: self.client.start(self.app, row.inputs))
+                run = await self._start(row, t0)
             except UncertainStartError as err:
                 if self.journal:
                     self.journal.unknown(key, self.attempt[pos], str(err))
@@ -221,6 +158,21 @@ class Engine:
             self.report.submitted += 1
             self.outcomes[pos] = Outcome(run.status, run.id)
         await self._follow(row, key, run, t0)
+
+    async def _start(self, row: Any, t0: float) -> Run:
+        """Start the row's run; a start with an unknown outcome is settled through the run list
+        (adopted, or sent again only when the list proves nothing was created)."""
+        deadline = time.monotonic() + OUTAGE_PATIENCE
+        while True:
+            try:
+                return await self._retrying(lambda: self.client.start(self.app, row.inputs))
+            except UncertainStartError as err:
+                found = await self._settle(err, t0, row.payload)
+                if found is not None:
+                    return found
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.5)
 
     async def _follow(self, row: Any, key: str, run: Run | str, t0: float | None) -> None:
         pos = row.position

@@ -131,8 +131,25 @@ class Journal:
                 "to start a fresh ledger, pass journal='another.sqlite', or journal=False to run "
                 "without one.") from None
 
+    def _lock_dir(self) -> Path:
+        return self.path.parent / (self.path.name + ".locks")
+
+    def _refuse_emptied(self) -> None:
+        """SQLite opens a 0-byte file as a new, empty ledger. When batches have used this one (it has
+        a lock folder or a write-ahead log), 0 bytes means it was truncated: starting afresh would
+        pay for every recorded row again."""
+        wal = Path(f"{self.path}-wal")
+        try:
+            emptied = self.path.stat().st_size == 0
+        except FileNotFoundError:
+            return
+        if emptied and (self._lock_dir().is_dir() or (wal.exists() and wal.stat().st_size > 0)):
+            raise sqlite3.DatabaseError("the file is empty (0 bytes) although batches were recorded in it: "
+                                        "it was truncated")
+
     def _open(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._refuse_emptied()
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)  # created 0600; -wal/-shm inherit it
         os.close(fd)
         if os.name != "nt":
@@ -159,7 +176,7 @@ class Journal:
     # -- batches ---------------------------------------------------------------------------------
     def claim(self, batch_id: str) -> None:
         """Lock a batch for this fan-out; BatchInUseError when someone else holds it."""
-        lock = _BatchLock(self.path.parent / (self.path.name + ".locks") / f"{batch_id}.lock")
+        lock = _BatchLock(self._lock_dir() / f"{batch_id}.lock")
         if not lock.acquire():
             raise BatchInUseError(
                 f"Batch {batch_id} in the run ledger {self.path} is in use by another process or a cell "

@@ -6,7 +6,7 @@ the real flag, as the two generations of the real API do.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 ASPECT_RATIOS = ["1:1", "4:3", "3:4", "16:9", "9:16"]
@@ -220,8 +220,26 @@ def detail_json(app: App, base_url: str, legacy: bool) -> dict[str, Any]:
     return body
 
 
-def search_apps(query: str | None) -> list[App]:
-    apps = list(APPS.values())
+def edited(app: App, drop: tuple[str, ...] | list[str] = (), options: dict[str, Any] | None = None) -> App:
+    """A copy of `app` without the parameters whose id is in `drop` and with new option lists (the
+    default moves to the first option when it was removed), as when an app's author edits it."""
+    known = {p.id for p in app.params}
+    unknown = (set(drop) | set(options or {})) - known
+    if unknown:
+        raise ValueError(f"{app.name!r} has no parameter(s) {sorted(unknown)}; ids: {sorted(known)}")
+    params = []
+    for p in app.params:
+        if p.id in drop:
+            continue
+        if options and p.id in options:
+            choices = tuple(options[p.id])
+            p = replace(p, options=choices, default=p.default if p.default in choices else choices[0])
+        params.append(p)
+    return replace(app, params=tuple(params))
+
+
+def search_apps(query: str | None, catalog: dict[str, App] | None = None) -> list[App]:
+    apps = list((APPS if catalog is None else catalog).values())
     if not query:
         return apps
     words = query.lower().split()

@@ -74,6 +74,8 @@ class EmulatorApp:
             reply = self.error_reply(ctx, err)
         if reply is None:  # the handler streamed its own response
             return
+        if fault is not None and fault.kind == "delay" and fault.params.get("after"):
+            await self.sleep(float(fault.params.get("seconds", 1.0)))  # done, but the answer is late
         if fault is not None and fault.kind == "accept_then_drop":
             await abort_connection(ctx.receive, bool(fault.params.get("fin")))
             return
@@ -86,7 +88,7 @@ class EmulatorApp:
         if fault.kind == "reset":
             await abort_connection(ctx.receive, bool(p.get("fin")))
             return True
-        if fault.kind == "delay":
+        if fault.kind == "delay" and not p.get("after"):
             await self.sleep(float(p.get("seconds", 1.0)))
             return False
         if fault.kind == "html":

@@ -25,7 +25,7 @@ PARAMS = {
     "html": {"status"},
     "reset": {"fin"},
     "accept_then_drop": {"fin"},
-    "delay": {"seconds"},
+    "delay": {"seconds", "after"},  # after=True: the handler runs first (e.g. the run exists)
     "malformed_json": set(),
     "truncated": set(),
     "drop_stream": {"after_events", "abrupt"},

@@ -14,16 +14,16 @@ def register(router: Router) -> None:
     @router.add("GET", "/api/apps", "legacy")
     async def list_apps(ctx: Ctx, state: State, **_: Any) -> Reply:
         limit = ctx.int_query("limit", 50, 1, 100, clamp=True)
-        apps = search_apps(ctx.query.get("search"))[:limit]
+        apps = search_apps(ctx.query.get("search"), state.apps)[:limit]
         return json_reply({"data": [summary_json(a, legacy=True) for a in apps]})
 
     @router.add("GET", "/api/apps/{app_id}", "legacy")
     async def get_app(ctx: Ctx, state: State, app_id: str, **_: Any) -> Reply:
-        return json_reply({"data": detail_json(find_app(app_id), state.base_url, legacy=True)})
+        return json_reply({"data": detail_json(find_app(state, app_id), state.base_url, legacy=True)})
 
     @router.add("GET", "/api/apps/{app_id}/workflow", "legacy")
     async def workflow(ctx: Ctx, state: State, app_id: str, **_: Any) -> Reply:
-        app = find_app(app_id)
+        app = find_app(state, app_id)
         nodes = [{"id": o.node_id, "type": o.node_type, "label": o.label} for o in app.outputs]
         return json_reply({"data": {"appId": app.id, "name": app.name, "nodes": nodes, "edges": []}})
 

@@ -25,23 +25,22 @@ def register(router: Router) -> None:
     @router.add("GET", "/v1/apps", v1)
     async def list_apps(ctx: Ctx, state: State, **_: Any) -> Reply:
         limit = ctx.int_query("limit", 50, 1, 100, clamp=True)
-        return json_reply(
-            {"data": [summary_json(a, legacy=False) for a in search_apps(ctx.query.get("search"))][:limit]}
-        )
+        apps = search_apps(ctx.query.get("search"), state.apps)[:limit]
+        return json_reply({"data": [summary_json(a, legacy=False) for a in apps]})
 
     @router.add("GET", "/v1/apps/{app_id}", v1)
     async def get_app(ctx: Ctx, state: State, app_id: str, **_: Any) -> Reply:
-        return json_reply({"data": detail_json(find_app(app_id), state.base_url, legacy=False)})
+        return json_reply({"data": detail_json(find_app(state, app_id), state.base_url, legacy=False)})
 
     @router.add("GET", "/v1/apps/{app_id}/workflow", v1)
     async def workflow(ctx: Ctx, state: State, app_id: str, **_: Any) -> Reply:
-        app = find_app(app_id)
+        app = find_app(state, app_id)
         nodes = [{"id": o.node_id, "type": o.node_type, "label": o.label} for o in app.outputs]
         return json_reply({"data": {"appId": app.id, "name": app.name, "nodes": nodes, "edges": []}})
 
     @router.add("POST", "/v1/apps/{app_id}/estimate", v1)
     async def estimate(ctx: Ctx, state: State, app_id: str, **_: Any) -> Reply:
-        app = find_app(app_id)
+        app = find_app(state, app_id)
         body = await ctx.json_body(required=False)
         if body and "inputs" in body:
             resolve_inputs(app, body["inputs"], state.base_url)

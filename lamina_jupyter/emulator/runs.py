@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from .apps import APPS, CARTOONIFY, App
+from .apps import CARTOONIFY, App
 from .errors import ApiError, field_error
 from .run import Run
 from .state import State
@@ -12,8 +12,8 @@ from .validation import resolve_inputs, select_outputs
 from .web import Ctx, Reply, json_reply
 
 
-def find_app(app_id: str) -> App:
-    app = APPS.get(app_id)
+def find_app(state: State, app_id: str) -> App:
+    app = state.apps.get(app_id)
     if app is None:
         raise ApiError("NOT_FOUND", "App not found")
     return app
@@ -43,7 +43,7 @@ def webhook_from(ctx: Ctx) -> str | None:
 
 
 async def start_run(ctx: Ctx, state: State, app_id: str, family: str) -> Reply:
-    app = find_app(app_id)
+    app = find_app(state, app_id)
     webhook = webhook_from(ctx)
     body = await ctx.json_body()
     if "inputs" not in body:
@@ -62,7 +62,7 @@ async def start_run(ctx: Ctx, state: State, app_id: str, family: str) -> Reply:
     outputs = select_outputs(app, body.get("outputs"))
     run = state.store.create(app, family, body["inputs"], resolved, outputs, webhook)
     state.credits_spent += sum(o.credits for o in outputs)
-    if app is CARTOONIFY:
+    if app.id == CARTOONIFY.id:
         state.fetcher.start(run, resolved["upload"])
     return json_reply({"data": run.to_json()}, 202)
 

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import uvicorn
 
 from . import admin, assets, routes_legacy, routes_v1, stream
+from .apps import APPS, edited
 from .config import Settings, Stats
 from .dispatch import EmulatorApp
 from .outputs import InputFetcher, complete_output
@@ -228,6 +229,19 @@ class Emulator:
 
     def clear_faults(self) -> None:
         self._call(self.state.faults.clear)
+
+    def edit_app(
+        self, app_id: str, *, drop: tuple[str, ...] | list[str] = (), options: dict[str, Any] | None = None
+    ) -> None:
+        """Change a sample app as its author would: remove parameters (by id), replace option lists.
+        Only this emulator sees the change; restore_apps() undoes every edit."""
+        def change() -> None:
+            self.state.apps[app_id] = edited(self.state.apps[app_id], drop, options)
+
+        self._call(change)
+
+    def restore_apps(self) -> None:
+        self._call(lambda: self.state.apps.update(APPS))
 
     def webhook_attempts(self) -> list[dict[str, Any]]:
         """Every webhook POST attempt so far: run_id, url, attempt number, status, error, at (unix s)."""

@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from .apps import APPS, App
 from .config import Settings, Stats
 from .faults import FaultQueue
 from .ratelimit import FixedWindowLimiter
@@ -32,6 +33,7 @@ class State:
     user_id: str
     base_url: str = ""
     faults: FaultQueue = field(default_factory=FaultQueue)
+    apps: dict[str, App] = field(default_factory=lambda: dict(APPS))  # edit_app() changes this copy
     limiter: FixedWindowLimiter = field(default_factory=FixedWindowLimiter)
     media_specs: dict[str, dict[str, Any]] = field(default_factory=dict)  # media id -> spec
     media_cache: dict[str, tuple[bytes, str]] = field(

@@ -1,0 +1,383 @@
+"""Fault matrix, batch durability (reliability.md table B): a kernel killed or interrupted mid-batch,
+per-row failures, duplicate rows, and wire faults, 429s and an outage in the middle of a batch.
+
+Every scenario counts rows and runs from the emulator's own stats: paid_twice = runs the server created
+beyond one per row, rows_lost = rows that did not end with their run's terminal status.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+import uuid
+
+import pandas as pd
+import pytest
+from batch_worker import TEXT_PARAM, quiet_app, spawn, wait_for
+from suite import TEXT_TO_IMAGE, route_count
+
+from lamina_jupyter import run_dataframe
+from lamina_jupyter.errors import ValidationError
+from lamina_jupyter.journal import Journal
+
+POST = "POST /v1/apps/{id}/runs"
+POST_GLOB, WAIT_GLOB = "POST /v1/apps/*/runs", "GET /v1/runs/*/*"  # /wait or /stream
+TERMINAL = ("completed", "failed")
+
+
+def frame(n: int, column: str = "prompt", fail_every: int = 0, **extra) -> pd.DataFrame:
+    tag = uuid.uuid4().hex[:8]
+    cells = [f"{tag} row {i}" + (" #fail" if fail_every and i % fail_every == 0 else "") for i in range(n)]
+    return pd.DataFrame({column: cells, **extra}, index=[f"r{(i * 7919) % (n * 3)}" for i in range(n)])
+
+
+def lost_rows(emulator, result) -> int:
+    """Rows whose status is not terminal, or does not match what the server says about their run."""
+    server = {r["run_id"]: r["status"] for r in emulator.runs()}
+    return sum(
+        1
+        for rid, status in zip(result["lamina_run_id"], result["lamina_status"], strict=True)
+        if status not in TERMINAL or server.get(rid) != status
+    )
+
+
+def record(
+    scenario, emulator, result, runs_expected: int, faults: int = 0, same_inputs: int = 0
+) -> tuple[int, int]:
+    """Count and return (rows lost, runs paid twice); `same_inputs` = runs deliberately repeated."""
+    stats = emulator.stats
+    lost = lost_rows(emulator, result)
+    paid_twice = stats["runs_created"] - runs_expected + stats["duplicate_starts"] - same_inputs
+    scenario.add(
+        rows_submitted=len(result),
+        rows_completed=int(result["lamina_status"].isin(TERMINAL).sum()),
+        rows_lost=lost,
+        paid_twice=paid_twice,
+        faults_injected=faults,
+        faults_survived=faults if lost == 0 and paid_twice == 0 else 0,
+    )
+    return lost, paid_twice
+
+
+def fired(emulator) -> int:
+    return emulator.state.faults.fired
+
+
+def inject_after(emulator, runs: int, kind: str, **fault) -> threading.Thread:
+    """Inject a fault once the batch has created `runs` runs (mid-batch, not before it)."""
+
+    def go() -> None:
+        wait_for(lambda: emulator.stats["runs_created"] >= runs, 30, f"{runs} runs")
+        emulator.inject(kind, **fault)
+
+    thread = threading.Thread(target=go, daemon=True)
+    thread.start()
+    return thread
+
+
+# -- 1. kill mid-batch, then rerun (table B #12) -------------------------------------------------------
+@pytest.mark.parametrize("point", ["during_submission", "post_sent_no_run_id", "during_waiting"])
+def test_kill_mid_batch_then_rerun(point, client, emulator, scenario, tmp_path):
+    app = quiet_app(emulator)
+    column = TEXT_PARAM[app]
+    n, tag = 30, uuid.uuid4().hex[:8]
+    emulator.configure(hold=True, latency=0.1)  # held runs stay running until released
+    emulator.reset_stats()
+    proc = spawn(emulator, tmp_path, app, column, tag, n, "ledger.sqlite", n)
+    try:
+        if point == "during_waiting":
+            wait_for(lambda: emulator.stats["runs_created"] == n, what="every run started")
+            time.sleep(0.2)
+        else:
+            wait_for(lambda: emulator.stats["runs_created"] >= 10, what="10 runs started")
+        if point == "post_sent_no_run_id":  # the next run is created but its 202 comes late
+            before = fired(emulator)
+            emulator.inject("delay", route=POST_GLOB, seconds=2.0, after=True)
+            wait_for(lambda: fired(emulator) > before, what="the slow POST")
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(10)
+        proc.stdout.close()
+    assert proc.returncode == -signal.SIGKILL
+    killed_at = emulator.stats["runs_created"]
+    assert 10 <= killed_at <= n
+    emulator.configure(hold=False)
+    df = pd.DataFrame({column: [f"{tag} row {i}" for i in range(n)]})
+    result = run_dataframe(
+        df, app, client=client, journal=tmp_path / "ledger.sqlite", concurrency=16, progress=False
+    )
+    report = result.lamina.report
+    lost, paid_twice = record(scenario, emulator, result, n, faults=1)
+    assert (lost, paid_twice) == (0, 0)
+    assert list(result[column]) == list(df[column])  # order kept
+    assert (result["lamina_status"] == "completed").all()
+    assert emulator.stats["runs_created"] == n and emulator.stats["duplicate_starts"] == 0
+    assert report["reattached"] + report["reconciled"] == killed_at
+    assert report["submitted"] == n - killed_at and report["unknown"] == 0
+    if point == "post_sent_no_run_id":
+        assert report["reconciled"] == 1
+
+
+# -- 2. interrupt mid-batch (table B #13) ------------------------------------------------------------
+@pytest.mark.parametrize("when", ["mid_batch", "all_in_flight"])
+def test_interrupt_mid_batch_keeps_rows_and_rerun_resumes(when, client, emulator, scenario, tmp_path):
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # a background shell ignores it
+    held = when == "all_in_flight"
+    emulator.configure(latency=0.6, hold=held)
+    emulator.reset_stats()
+    threads_before = threading.active_count()
+    df, ledger, n = frame(24), tmp_path / "ledger.sqlite", 24
+
+    def press() -> None:
+        if held:
+            wait_for(lambda: emulator.stats["runs_created"] == n, what="every run started")
+        else:
+            time.sleep(1.2)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    timer = threading.Thread(target=press, daemon=True)
+    timer.start()
+    try:
+        partial = run_dataframe(
+            df, TEXT_TO_IMAGE, client=client, journal=ledger, concurrency=n if held else 4, progress=False
+        )
+    finally:
+        timer.join()
+        signal.signal(signal.SIGINT, previous)
+    assert threading.active_count() == threads_before  # no orphan worker thread
+    started = emulator.stats["runs_created"]
+    statuses = partial["lamina_status"]
+    done, in_flight = (statuses == "completed").sum(), statuses.isin(["queued", "running"]).sum()
+    assert done + in_flight == started and in_flight > 0
+    assert (done == 0) if held else (done > 0 and started < n)
+    assert partial.loc[statuses == "completed", "Image"].notna().all()
+    assert partial.loc[statuses.isin(["queued", "running"]), "lamina_error"].str.contains("re-attach").all()
+    assert partial.lamina.report["interrupted"] and partial.lamina.report["in_flight"] == in_flight
+    with Journal(ledger) as j:  # every finished row and every started run is in the ledger
+        states = {k: v for k, v in j.states().items() if v}
+    assert states == {
+        k: v for k, v in {"TERMINAL": done, "SUBMITTED": in_flight, "PENDING": n - started}.items() if v
+    }
+    emulator.configure(hold=False)
+    resumed = run_dataframe(df, TEXT_TO_IMAGE, client=client, journal=ledger, concurrency=8, progress=False)
+    report = resumed.lamina.report
+    lost, paid_twice = record(scenario, emulator, resumed, n, faults=1)
+    assert (lost, paid_twice) == (0, 0) and (resumed["lamina_status"] == "completed").all()
+    assert (report["reused"], report["reattached"], report["submitted"]) == (done, in_flight, n - started)
+    assert (
+        resumed.loc[statuses == "completed", "lamina_run_id"]
+        == partial.loc[statuses == "completed", "lamina_run_id"]
+    ).all()
+    assert threading.active_count() == threads_before
+
+
+# -- 6. per-row failures (table B #15) ---------------------------------------------------------------
+def test_per_row_failures_stay_per_row_and_retry_failed_reruns_only_them(
+    client, emulator, scenario, tmp_path
+):
+    emulator.configure(latency=0.1)
+    emulator.reset_stats()
+    df = frame(40, fail_every=8)  # 5 runs end failed
+    rejected = 2  # and 2 starts are refused by the server with VALIDATION_ERROR (no run, no charge)
+    injector = inject_after(
+        emulator,
+        2,
+        "status",
+        route=POST_GLOB,
+        times=rejected,
+        status=400,
+        code="VALIDATION_ERROR",
+        message="Invalid inputs",
+    )
+    result = run_dataframe(df, TEXT_TO_IMAGE, client=client, journal=tmp_path / "l.sqlite", progress=False)
+    injector.join(5)
+    statuses = result["lamina_status"]
+    failing = df["prompt"].str.contains("#fail")
+    assert (statuses == "error").sum() == rejected and not (failing & (statuses == "error")).any()
+    assert (statuses == "failed").sum() == failing.sum() == 5
+    assert (statuses == "completed").sum() == 40 - 5 - rejected  # no sibling was cancelled
+    bad = statuses != "completed"
+    assert result.loc[bad, "lamina_error"].str.len().gt(0).all()
+    assert result.loc[statuses == "error", "lamina_error"].str.contains("Invalid inputs").all()
+    assert result.loc[statuses == "failed", "lamina_run_id"].notna().all()
+    server = {r["run_id"]: r["status"] for r in emulator.runs()}
+    assert not any(server[rid] == "cancelled" for rid in result["lamina_run_id"].dropna())
+    assert emulator.stats["runs_created"] == 40 - rejected
+    emulator.reset_stats()
+    retried = result.lamina.retry_failed(client=client, progress=False)
+    assert emulator.stats["runs_created"] == 5 + rejected  # exactly the failed rows, nothing else
+    assert (retried.loc[~bad, "lamina_run_id"] == result.loc[~bad, "lamina_run_id"]).all()
+    assert (retried.loc[failing, "lamina_status"] == "failed").all()
+    assert (retried.loc[~failing, "lamina_status"] == "completed").all()
+    lost, paid_twice = record(scenario, emulator, retried, 5 + rejected, faults=5 + rejected, same_inputs=5)
+    assert (lost, paid_twice) == (0, 0)
+
+
+def test_invalid_option_rows_are_flagged_before_any_spend(client, emulator, scenario, tmp_path):
+    df = frame(10, style=["Neon", "Mars", "Watercolor", "Photographic", "Pastel"] * 2)
+    emulator.reset_stats()
+    report = run_dataframe(df, TEXT_TO_IMAGE, client=client, dry_run=True, progress=False)
+    assert {p["row"] for p in report.problems} == {1, 4, 6, 9}
+    with pytest.raises(ValidationError, match="nothing was sent") as info:
+        run_dataframe(df, TEXT_TO_IMAGE, client=client, journal=tmp_path / "l.sqlite", progress=False)
+    assert "invalid option 'Mars'" in str(info.value) and "row 4" in str(info.value)
+    assert route_count(emulator, POST) == 0 and emulator.stats["runs_created"] == 0
+    scenario.add(
+        rows_submitted=10, faults_injected=4, faults_survived=4, paid_twice=emulator.stats["runs_created"]
+    )
+
+
+# -- 7. duplicate rows (table B #16) -----------------------------------------------------------------
+@pytest.mark.parametrize("labels", ["same_index", "different_index"])
+def test_duplicate_rows_are_two_runs_and_rerun_reuses_both(labels, client, emulator, scenario, tmp_path):
+    one = frame(1)
+    df = (
+        pd.concat([one, one]) if labels == "same_index" else pd.concat([one, one.rename(index=lambda _: "x")])
+    )
+    ledger = tmp_path / "l.sqlite"
+    emulator.reset_stats()
+    result = run_dataframe(df, TEXT_TO_IMAGE, client=client, journal=ledger, progress=False)
+    assert result["lamina_run_id"].nunique() == 2 and emulator.stats["runs_created"] == 2
+    again = run_dataframe(df, TEXT_TO_IMAGE, client=client, journal=ledger, progress=False)
+    assert again.lamina.report["reused"] == 2 and list(again["lamina_run_id"]) == list(
+        result["lamina_run_id"]
+    )
+    stats = emulator.stats
+    lost = lost_rows(emulator, again)
+    scenario.add(rows_submitted=2, rows_completed=2, rows_lost=lost, paid_twice=stats["runs_created"] - 2)
+    assert lost == 0 and stats["runs_created"] == 2
+
+
+# -- 8. 5xx bursts and connection resets mid-batch ----------------------------------------------------
+WIRE_FAULTS = {
+    "post_503_burst": ("status", POST_GLOB, 3, {"status": 503}),
+    "post_500": ("status", POST_GLOB, 2, {"status": 500, "code": "INTERNAL_ERROR"}),
+    "post_reset": ("reset", POST_GLOB, 2, {}),
+    "post_accept_then_drop": ("accept_then_drop", POST_GLOB, 2, {}),
+    "wait_reset": ("reset", WAIT_GLOB, 4, {}),
+    "wait_fin": ("reset", WAIT_GLOB, 3, {"fin": True}),
+    "wait_502_html": ("html", WAIT_GLOB, 3, {"status": 502}),
+    "wait_503_burst": ("status", WAIT_GLOB, 4, {"status": 503}),
+}
+
+
+@pytest.mark.parametrize("name", list(WIRE_FAULTS))
+def test_wire_faults_mid_batch_lose_nothing_and_pay_nothing_twice(name, client, emulator, scenario, tmp_path):
+    kind, route, times, params = WIRE_FAULTS[name]
+    app = quiet_app(emulator) if route == POST_GLOB else TEXT_TO_IMAGE  # a start may need reconciling
+    emulator.configure(latency=0.3, jitter=0.2)
+    emulator.reset_stats()
+    before = fired(emulator)
+    df = frame(24, column=TEXT_PARAM[app])
+    injector = inject_after(emulator, 6, kind, route=route, times=times, **params)
+    result = run_dataframe(
+        df, app, client=client, journal=tmp_path / "l.sqlite", concurrency=6, progress=False
+    )
+    injector.join(5)
+    assert fired(emulator) - before == times  # every injected fault hit the batch
+    lost, paid_twice = record(scenario, emulator, result, 24, faults=times)
+    assert (lost, paid_twice) == (0, 0)
+    assert (result["lamina_status"] == "completed").all(), result["lamina_error"].dropna().tolist()
+    assert emulator.stats["runs_created"] == 24 and emulator.stats["duplicate_starts"] == 0
+
+
+def test_ambiguous_start_whose_check_fails_is_never_called_unpaid(client, emulator, scenario, tmp_path):
+    """The run is created but its 202 is lost, and the run list that would prove it fails too: the row
+    must not be reported as "nothing was paid" (an error retry_failed would resubmit)."""
+    app = quiet_app(emulator)
+    emulator.configure(latency=0.2)
+    emulator.reset_stats()
+    df = frame(6, column=TEXT_PARAM[app])
+    emulator.inject("accept_then_drop", route=POST_GLOB, times=1)
+    emulator.inject("reset", route="GET /v1/runs", times=6)
+    result = run_dataframe(df, app, client=client, journal=tmp_path / "l.sqlite", progress=False)
+    statuses = result["lamina_status"]
+    assert (statuses != "error").all(), result["lamina_error"].dropna().tolist()
+    emulator.reset_stats()
+    retried = result.lamina.retry_failed(client=client, progress=False)
+    paid_twice = emulator.stats["runs_created"]
+    lost = lost_rows(emulator, retried)
+    scenario.add(
+        rows_submitted=6,
+        rows_completed=int(retried["lamina_status"].isin(TERMINAL).sum()),
+        rows_lost=lost,
+        paid_twice=paid_twice,
+        faults_injected=7,
+        faults_survived=7 * (lost == 0),
+    )
+    assert paid_twice == 0 and lost == 0
+
+
+# -- 9. 429s mid-batch --------------------------------------------------------------------------------
+def test_server_rate_limit_mid_batch_fails_no_row(client, emulator, scenario, tmp_path):
+    # 60 requests per window, time_factor 0.05 → a 3 s window; 50 rows need 100+ requests
+    emulator.configure(rate_limit=60, time_factor=0.05, latency=0.05)
+    emulator.reset_stats()
+    result = run_dataframe(
+        frame(50), TEXT_TO_IMAGE, client=client, journal=tmp_path / "l.sqlite", concurrency=16, progress=False
+    )
+    limited = emulator.stats["rate_limited"]
+    lost, paid_twice = record(scenario, emulator, result, 50, faults=limited)
+    assert (lost, paid_twice) == (0, 0) and (result["lamina_status"] == "completed").all()
+    assert limited <= 5  # the governor reads RateLimit-* and retryAfter instead of hammering
+
+
+def test_injected_429_pauses_every_request_for_retry_after(client, emulator, scenario, tmp_path):
+    emulator.configure(latency=0.3)
+    emulator.reset_stats()
+    before = fired(emulator)
+    injector = inject_after(emulator, 5, "status", route=POST_GLOB, times=1, status=429, retry_after=1)
+    gaps: list[int] = []
+
+    def watch() -> None:
+        wait_for(lambda: fired(emulator) > before, 30, "the 429")
+        start = emulator.stats["requests"]
+        time.sleep(0.8)
+        gaps.append(emulator.stats["requests"] - start)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    result = run_dataframe(
+        frame(20), TEXT_TO_IMAGE, client=client, journal=tmp_path / "l.sqlite", concurrency=4, progress=False
+    )
+    injector.join(5)
+    watcher.join(5)
+    lost, paid_twice = record(scenario, emulator, result, 20, faults=1)
+    assert (lost, paid_twice) == (0, 0) and (result["lamina_status"] == "completed").all()
+    assert gaps == [0]  # nobody sent anything during the server's retryAfter
+
+
+# -- 10. an outage mid-batch --------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["reset", "status_503"])
+def test_outage_mid_batch_pauses_and_resumes(kind, client, emulator, scenario, tmp_path):
+    app = quiet_app(emulator)  # a start cut off by the outage is settled through this app's run list
+    emulator.configure(latency=0.3)
+    emulator.reset_stats()
+    before = fired(emulator)
+    params = {"status": 503} if kind == "status_503" else {}
+
+    def outage() -> None:
+        wait_for(lambda: emulator.stats["runs_created"] >= 6, 30, "6 runs")
+        emulator.inject(kind.split("_")[0], route="*", times=None, **params)
+        time.sleep(3.0)  # every request in these 3 s fails
+        emulator.clear_faults()
+
+    thread = threading.Thread(target=outage, daemon=True)
+    thread.start()
+    result = run_dataframe(
+        frame(24, column=TEXT_PARAM[app]),
+        app,
+        client=client,
+        journal=tmp_path / "l.sqlite",
+        concurrency=6,
+        progress=False,
+    )
+    thread.join(10)
+    faults = fired(emulator) - before
+    assert faults > 0
+    lost, paid_twice = record(scenario, emulator, result, 24, faults=faults)
+    assert (result["lamina_status"] == "completed").all(), result["lamina_error"].dropna().tolist()
+    assert (lost, paid_twice) == (0, 0)
