@@ -67,6 +67,7 @@ def test_resets_on_the_emulator_mid_poll_are_survived(scenario, emulator, client
 
 # 10. a run stuck in running --------------------------------------------------------------------------
 def test_stuck_run_times_out_naming_run_and_status_and_is_not_cancelled(scenario, emulator, client):
+    emulator.reset_stats()  # earlier tests' teardown cancels their live runs
     run = client.start(CAPTION_WRITER, topic("#stuck"))
     t0 = time.monotonic()
     with pytest.raises(WaitTimeout) as info:

@@ -187,6 +187,17 @@ def test_undecidable_start_raises_uncertain_start_naming_what_to_do(scenario, pr
     scenario.add(faults_injected=1, faults_survived=1, paid_twice=emu.stats["runs_created"] - 2)
 
 
+def test_lost_answer_on_the_legacy_api_is_uncertain_never_resent(scenario, private_emulator):
+    emu = private_emulator
+    emu.inject("accept_then_drop", route="POST /api/apps/*/executions")
+    with pytest.raises(UncertainStartError, match="legacy API cannot list runs") as info:
+        drive("async", lambda c: c.start(CAPTION_WRITER, topic("legacy lost")), **on(emu), api="legacy")
+    assert info.value.app_id == CAPTION_WRITER and "before starting it again" in str(info.value)
+    assert emu.stats["requests_by_route"]["POST /api/apps/{id}/executions"] == 1
+    assert emu.stats["runs_created"] == 1  # it does exist: the error says so instead of guessing
+    scenario.add(faults_injected=1, faults_survived=1, paid_twice=emu.stats["runs_created"] - 1)
+
+
 # 8. unreadable or wrongly shaped bodies ----------------------------------------------------------------
 DEEP = "[" * 100_000 + "]" * 100_000
 BODIES = {
