@@ -8,6 +8,7 @@ from __future__ import annotations
 import socket
 import time
 import uuid
+from email.utils import formatdate
 
 import pytest
 from suite import CAPTION_WRITER, route_count
@@ -53,14 +54,20 @@ def test_429_header_and_body_hint_is_honoured(scenario, emulator, run_id, kind):
     scenario.add(faults_injected=1, faults_survived=int(run.id == run_id))
 
 
-def test_429_body_only_hint_is_honoured(scenario):
-    with WireServer(Respond(429, {"error": "slow down", "code": "RATE_LIMITED", "retryAfter": 0.6}),
-                    Respond(200, run_body())) as wire:
+@pytest.mark.parametrize("hint", ["body_only", "retry_after_ms", "http_date"])
+def test_429_hint_in_any_form_is_honoured(scenario, hint):
+    envelope = {"error": "slow down", "code": "RATE_LIMITED", "retryable": True}
+    at = int(time.time()) + 2  # HTTP dates have whole seconds
+    reply = {"body_only": Respond(429, {**envelope, "retryAfter": 0.6}),
+             "retry_after_ms": Respond(429, envelope, {"retry-after-ms": "600"}),
+             "http_date": Respond(429, envelope, {"Retry-After": formatdate(at, usegmt=True)})}[hint]
+    with WireServer(reply, Respond(200, run_body())) as wire:
         t0 = time.monotonic()
         run = drive("sync", lambda c: c.get_run("run_wire_1"), api_key="lma_test_0123456789",
                     base_url=wire.base_url)
-        waited = time.monotonic() - t0
-    assert run.status == "completed" and waited >= 0.55 and wire.count("GET /v1/runs/") == 2
+        waited, done_at = time.monotonic() - t0, time.time()
+    honoured = done_at >= at - 0.05 if hint == "http_date" else waited >= 0.55
+    assert run.status == "completed" and honoured and wire.count("GET /v1/runs/") == 2
     scenario.add(faults_injected=1, faults_survived=1)
 
 
