@@ -162,16 +162,19 @@ def private_emulator():
         yield emu
 
 
-@pytest.mark.parametrize("fault,kind", [("rst", "sync"), ("rst", "async"), ("fin", "sync"), ("slow", "sync")])
+@pytest.mark.parametrize("fault,kind", [("rst", "sync"), ("rst", "async"), ("fin", "sync"), ("slow", "sync"),
+                                        ("late_answer", "async")])
 def test_lost_answer_to_a_start_is_reconciled_not_resent(scenario, private_emulator, fault, kind):
     emu = private_emulator
-    if fault == "slow":  # the run is created after the client's read timeout has fired
+    if fault == "slow":  # the server is still busy when the client's read timeout fires
         emu.inject("delay", route="POST /v1/apps/*/runs", seconds=1.2)
+    elif fault == "late_answer":  # the run exists at once; its 202 comes after the read timeout
+        emu.inject("delay", route="POST /v1/apps/*/runs", seconds=1.2, after=True)
     else:
         emu.inject("accept_then_drop", route="POST /v1/apps/*/runs", fin=fault == "fin")
     t0 = time.monotonic()
     run = drive(kind, lambda c: c.start(CAPTION_WRITER, topic("lost answer")), **on(emu), timeout=0.6)
-    if fault == "slow":  # let the delayed original land (or not) before counting
+    if fault in ("slow", "late_answer"):  # let the delayed original land (or not) before counting
         time.sleep(max(0.0, t0 + 1.5 - time.monotonic()))
     runs = emu.runs()
     assert len(runs) == 1 and runs[0]["run_id"] == run.id
