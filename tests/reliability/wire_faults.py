@@ -25,6 +25,11 @@ class Respond:
     status: int = 200
     body: Any = b""  # bytes, str, or anything JSON-serialisable
     headers: dict[str, str] = field(default_factory=dict)
+    fault: bool | None = None  # counted in `fired`; default: any status >= 400
+
+    @property
+    def is_fault(self) -> bool:
+        return self.status >= 400 if self.fault is None else self.fault
 
     def payload(self) -> tuple[bytes, str]:
         if isinstance(self.body, bytes):
@@ -59,6 +64,7 @@ class WireServer:
         self.script: list[Action] = list(script)
         self.fallback = fallback if fallback is not None else Respond(404, {"error": "no script"})
         self.requests: list[str] = []
+        self.fired = 0  # faults served: wire faults, error statuses, bodies marked fault=True
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._conns: list[socket.socket] = []
@@ -129,7 +135,10 @@ class WireServer:
                 if request is None:
                     return
                 self.requests.append(request)
-                if not self._act(conn, self._next()):
+                action = self._next()
+                if not isinstance(action, Respond) or action.is_fault:
+                    self.fired += 1
+                if not self._act(conn, action):
                     return
 
     def _act(self, conn: socket.socket, action: Action) -> bool:
@@ -208,6 +217,11 @@ def drive(kind: str, fn: Any, **kw: Any) -> Any:
             return await fn(c)
 
     return asyncio.run(main())
+
+
+def fired(emulator: Any) -> int:
+    """Faults the emulator has fired so far (take a difference around the scenario)."""
+    return int(emulator.state.faults.fired)
 
 
 def on(emulator: Any) -> dict[str, Any]:
