@@ -14,7 +14,20 @@ from typing import Any
 
 import pytest
 from suite import CAPTION_WRITER, TEXT_TO_IMAGE, route_count
-from wire_faults import FIN, GARBAGE, KINDS, RST, Respond, Stall, Truncated, WireServer, drive, on, run_body
+from wire_faults import (
+    FIN,
+    GARBAGE,
+    KINDS,
+    RST,
+    Respond,
+    Stall,
+    Truncated,
+    WireServer,
+    drive,
+    fired,
+    on,
+    run_body,
+)
 
 from lamina_jupyter import AsyncClient, Client, LaminaWarning, RunFailedError, WaitTimeout
 from lamina_jupyter._ratelimit import RateGovernor
@@ -42,8 +55,8 @@ def test_wait_survives_a_wire_fault_mid_poll(scenario, fault):
                     base_url=wire.base_url, wait_strategy="poll", timeout=0.4)
     assert run.status == "completed" and run.outputs[0].value == "hi"
     polls = wire.count("GET /v1/runs/run_wire_1")
-    assert polls <= 1 + 4  # the faulted request is retried once; no extra polls
-    scenario.add(faults_injected=1, faults_survived=1)
+    assert polls <= 1 + 4 and wire.fired == 1  # the faulted request is retried once; no extra polls
+    scenario.add(faults_injected=wire.fired, faults_survived=wire.fired)
 
 
 @pytest.mark.parametrize("kind", ["async"])  # the single-fault variants above run on Client
@@ -53,16 +66,19 @@ def test_wait_survives_four_wire_faults_in_a_row(scenario, kind):
         run = drive(kind, lambda c: c.wait("run_wire_1", timeout=20), api_key=WIRE_KEY,
                     base_url=wire.base_url, wait_strategy="poll", timeout=0.4, max_retries=1)
     assert run.status == "completed" and wire.count("GET /v1/runs/") == 1 + len(faults) + 1
-    scenario.add(faults_injected=len(faults), faults_survived=len(faults))
+    assert wire.fired == len(faults)
+    scenario.add(faults_injected=wire.fired, faults_survived=wire.fired)
 
 
 @pytest.mark.parametrize("api,kind", [("v1", "sync"), ("legacy", "async")])
 def test_resets_on_the_emulator_mid_poll_are_survived(scenario, emulator, client, api, kind):
     run = client.start(CAPTION_WRITER, topic("resets"))
+    f0 = fired(emulator)
     emulator.inject("reset", route="GET /*/*/*", times=3)
     final = drive(kind, lambda c: c.wait(run.id, timeout=30), **on(emulator), api=api, wait_strategy="poll")
-    assert final.status == "completed"
-    scenario.add(faults_injected=3, faults_survived=3)
+    n = fired(emulator) - f0
+    assert final.status == "completed" and n == 3
+    scenario.add(faults_injected=n, faults_survived=n)
 
 
 # 10. a run stuck in running --------------------------------------------------------------------------
@@ -80,7 +96,8 @@ def test_stuck_run_times_out_naming_run_and_status_and_is_not_cancelled(scenario
     status = {r["run_id"]: r["status"] for r in emulator.runs()}[run.id]
     assert status == "running" and route_count(emulator, "POST /v1/runs/{id}/cancel") == 0
     assert client.get_run(run.id).status == "running"  # still there to pick up later
-    scenario.add(faults_injected=1, faults_survived=1)
+    stuck = sum(r["status"] == "running" for r in emulator.runs() if r["run_id"] == run.id)
+    scenario.add(faults_injected=stuck, faults_survived=stuck)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -93,19 +110,21 @@ def test_held_run_times_out_then_a_later_wait_recovers_it(scenario, emulator, cl
     emulator.configure(hold=False)
     final = drive(kind, lambda c: c.wait(run.id, timeout=30), **on(emulator))
     assert final.status == "completed" and final.outputs
-    scenario.add(faults_injected=1, faults_survived=1, rows_submitted=1, rows_completed=1)
+    recovered = int(final.status == "completed")
+    scenario.add(faults_injected=1, faults_survived=recovered, rows_submitted=1, rows_completed=recovered)
 
 
 # 11. /wait answering timeout: true again and again -----------------------------------------------------
 @pytest.mark.parametrize("kind", KINDS)
 def test_wait_keeps_waiting_through_repeated_timeout_flags(scenario, kind):
-    still = Respond(200, {**running().body, "timeout": True})
+    still = Respond(200, {**running().body, "timeout": True}, fault=True)
     with WireServer(still, still, still, fallback=running(status="completed")) as wire:
         run = drive(kind, lambda c: c.wait("run_wire_1", timeout=30), api_key=WIRE_KEY,
                     base_url=wire.base_url)
     assert run.status == "completed"
     assert wire.count("GET /v1/runs/run_wire_1/wait") == 4 and len(wire.requests) == 4  # no polling
-    scenario.add(faults_injected=3, faults_survived=3)
+    assert wire.fired == 3
+    scenario.add(faults_injected=wire.fired, faults_survived=wire.fired)
 
 
 # 12. an event stream that drops mid-way -------------------------------------------------------------
@@ -117,6 +136,7 @@ async def collect(states: Any) -> list[Any]:
 def test_dropped_stream_falls_back_without_losing_the_result(scenario, emulator, client, abrupt, kind):
     emulator.configure(latency=0.6)
     run = client.start(CAPTION_WRITER, topic("drop stream"))
+    f0 = fired(emulator)
     emulator.inject("drop_stream", route="GET /v1/runs/*/stream", after_events=1, abrupt=abrupt)
     follow = (lambda c: list(c.stream(run.id, timeout=30))) if kind == "sync" else \
         (lambda c: collect(c.stream(run.id, timeout=30)))
@@ -126,12 +146,15 @@ def test_dropped_stream_falls_back_without_losing_the_result(scenario, emulator,
     assert [s.status for s in states].count("completed") == 1  # the result arrives once
     seen = [(s.status, s.progress, tuple((o.status, o.value) for o in s.outputs)) for s in states]
     assert len(seen) == len(set(seen))  # no state is reported twice
-    scenario.add(faults_injected=1, faults_survived=1)
+    n = fired(emulator) - f0
+    assert n == 1
+    scenario.add(faults_injected=n, faults_survived=n)
 
 
 # 13. cancelled mid-wait; an unknown status --------------------------------------------------------------
 @pytest.mark.parametrize("strategy", ["wait", "poll"])
 def test_cancelled_mid_wait_is_terminal_at_once(scenario, emulator, client, strategy):
+    emulator.reset_stats()
     run = client.start(CAPTION_WRITER, topic("#stuck"))
     timer = threading.Timer(0.8, client.cancel, args=(run.id,))
     timer.start()
@@ -139,18 +162,20 @@ def test_cancelled_mid_wait_is_terminal_at_once(scenario, emulator, client, stra
     final = drive("sync", lambda c: c.wait(run.id, timeout=20), **on(emulator), wait_strategy=strategy)
     timer.join()
     assert final.status == "cancelled" and time.monotonic() - t0 < 0.8 + 3.5
-    scenario.add(faults_injected=1, faults_survived=1)
+    cancels = route_count(emulator, "POST /v1/runs/{id}/cancel")
+    assert cancels == 1
+    scenario.add(faults_injected=cancels, faults_survived=cancels)
 
 
 def test_unknown_status_warns_once_and_keeps_polling(scenario):
-    paused = running(status="paused")
+    paused = Respond(200, run_body(status="paused"), fault=True)
     with WireServer(paused, paused, fallback=running(status="completed")) as wire, \
             pytest.warns(LaminaWarning, match="unknown status 'paused'") as caught:
         run = drive("sync", lambda c: c.wait("run_wire_1", timeout=20), api_key=WIRE_KEY,
                     base_url=wire.base_url, wait_strategy="poll")
     assert run.status == "completed" and len([w for w in caught if w.category is LaminaWarning]) == 1
-    assert wire.count("GET /v1/runs/run_wire_1") == 3
-    scenario.add(faults_injected=2, faults_survived=2)
+    assert wire.count("GET /v1/runs/run_wire_1") == 3 and wire.fired == 2
+    scenario.add(faults_injected=wire.fired, faults_survived=wire.fired)
 
 
 # 14. a run that fails ---------------------------------------------------------------------------------
@@ -166,7 +191,11 @@ def test_failed_run_raises_with_the_run_or_returns_it(scenario, emulator, kind):
     returned = drive(kind, lambda c: c.run(TEXT_TO_IMAGE, {"Prompt": "#fail again"}, timeout=30,
                                            raise_on_failure=False), **on(emulator))
     assert returned.status == "failed" and returned.error_message
-    scenario.add(faults_injected=2, faults_survived=2, rows_submitted=2, rows_completed=2)
+    server = {r["run_id"]: r["status"] for r in emulator.runs()}
+    failed_on_server = [server[failed.id], server[returned.id]].count("failed")
+    assert failed_on_server == 2
+    scenario.add(faults_injected=failed_on_server, faults_survived=failed_on_server, rows_submitted=2,
+                 rows_completed=failed_on_server)
 
 
 # 17. the sync API inside a running event loop (a kernel) ----------------------------------------------
@@ -180,13 +209,22 @@ def test_sync_client_works_inside_a_running_event_loop(scenario, emulator):
 
     done, again = asyncio.run(cell())
     assert done.status == again.status == "completed" and done.id == again.id
-    scenario.add(faults_injected=1, faults_survived=1, rows_submitted=1, rows_completed=1)
+    scenario.add(rows_submitted=1, rows_completed=int(again.status == "completed"))
 
 
 # 18. hygiene after faults --------------------------------------------------------------------------
-def _pooled(c: Client) -> int:
-    pool = c._http._transport._pool  # type: ignore[attr-defined]
+def _pooled(c: Client | AsyncClient) -> int:
+    pool = c._http._transport._pool  # type: ignore[union-attr]
     return len(pool.connections)
+
+
+async def _async_wait_then_close(base_url: str) -> tuple[str, int]:
+    c = AsyncClient(api_key=WIRE_KEY, base_url=base_url, wait_strategy="poll", timeout=0.4)
+    try:
+        status = (await c.wait("run_wire_1", timeout=20)).status
+    finally:
+        await c.aclose()
+    return status, _pooled(c)
 
 
 def test_no_leaked_threads_connections_or_unclosed_sockets_after_faults(scenario, emulator):
@@ -195,16 +233,23 @@ def test_no_leaked_threads_connections_or_unclosed_sockets_after_faults(scenario
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         with WireServer(RST, Stall(2.0), running(), fallback=running(status="completed")) as wire:
+            faults = 0
             c = Client(api_key=WIRE_KEY, base_url=wire.base_url, wait_strategy="poll", timeout=0.4)
             assert c.wait("run_wire_1", timeout=20).status == "completed"
             c.close()
             assert _pooled(c) == 0
+        faults += wire.fired
         with Client(**on(emulator)) as c:
             run = c.start(CAPTION_WRITER, topic("hygiene"))
+            f0 = fired(emulator)
             emulator.inject("drop_stream", route="GET /v1/runs/*/stream", after_events=1, abrupt=True)
             assert list(c.stream(run, timeout=30))[-1].status == "completed"
             open_while_alive = _pooled(c)
         assert _pooled(c) == 0 and open_while_alive <= 2
+        faults += fired(emulator) - f0
+        with WireServer(FIN, running(), fallback=running(status="completed")) as wire:
+            assert asyncio.run(_async_wait_then_close(wire.base_url)) == ("completed", 0)
+        faults += wire.fired
         gc.collect()
     unclosed = [w for w in caught if issubclass(w.category, ResourceWarning)]
     assert unclosed == []
@@ -212,5 +257,5 @@ def test_no_leaked_threads_connections_or_unclosed_sockets_after_faults(scenario
     while {t.ident for t in threading.enumerate()} - threads_before and time.monotonic() < deadline:
         time.sleep(0.05)
     leaked = [t.name for t in threading.enumerate() if t.ident not in threads_before]
-    assert leaked == []
-    scenario.add(faults_injected=3, faults_survived=3)
+    assert leaked == [] and faults == 4
+    scenario.add(faults_injected=faults, faults_survived=faults)
