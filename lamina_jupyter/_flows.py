@@ -194,6 +194,9 @@ def create_run(ctx: Context, app_id: str, body: dict[str, Any], params: dict[str
                     app_id=app_id) from None
             try:
                 found = yield from _reconcile(ctx, app_id, body["inputs"], t0)
+                if found is None and unknown.busy:  # a server that timed out may still be creating it:
+                    yield Sleep(min(max(ctx.timeout.read or 0.0, 1.0), 10.0))  # look once more first
+                    found = yield from _reconcile(ctx, app_id, body["inputs"], t0)
             except (TransportError, APIError) as err:
                 if isinstance(err, UncertainStartError):
                     raise

@@ -90,9 +90,10 @@ IDEMPOTENT, CREATE = "idempotent", "create"
 class OutcomeUnknown(Exception):
     """Internal: a run-start request was sent but we do not know whether it created a run."""
 
-    def __init__(self, cause: str) -> None:
+    def __init__(self, cause: str, busy: bool = False) -> None:
         super().__init__(cause)
         self.cause = cause
+        self.busy = busy  # timed out (read timeout, 504): the server may still be creating the run
 
 
 @dataclass
@@ -229,7 +230,8 @@ def send(ctx: Context, request: httpx.Request, *, kind: str = IDEMPOTENT, expect
         result = yield request
         if isinstance(result, httpx.TransportError):
             if kind == CREATE and not isinstance(result, NOT_SENT):
-                raise OutcomeUnknown(f"{type(result).__name__} after the request was sent")
+                raise OutcomeUnknown(f"{type(result).__name__} after the request was sent",
+                                     busy=isinstance(result, httpx.TimeoutException))
             if attempt >= ctx.max_retries or not isinstance(result, TRANSIENT):
                 raise transport_error(result, ctx.base_url, attempt + 1)
             yield Sleep(backoff(attempt, ctx.rng))
@@ -252,7 +254,7 @@ def send(ctx: Context, request: httpx.Request, *, kind: str = IDEMPOTENT, expect
             attempt += 1
             continue
         if kind == CREATE and status not in (429, 503) and status >= 500:
-            raise OutcomeUnknown(f"HTTP {status} after the request was sent")
+            raise OutcomeUnknown(f"HTTP {status} after the request was sent", busy=status == 504)
         retry = _retryable_status(status, body)  # for CREATE only 429/503 and 4xx reach this line
         if hint is not None and hint > MAX_HINT and ctx.interactive and retry:
             raise error_from_response(response, run_id=run_id, retry_after=hint, retried=attempt)

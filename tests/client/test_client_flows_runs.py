@@ -60,11 +60,13 @@ def test_inputs_in_the_list_pick_the_matching_run():
     assert trace.result.id == "mine" and trace.routes.count(START) == 1
 
 
-def test_list_proving_absence_allows_one_resend():
+@pytest.mark.parametrize("lost,lists", [(httpx.ReadError("reset"), 1), (httpx.ReadTimeout("slow"), 2)])
+def test_list_proving_absence_allows_one_resend(lost, lists):
+    # after a timeout the server may still be creating the run: the list is read twice, a pause apart
     ctx = make_ctx()
-    trace = drive(ctx, start(ctx), script(httpx.ReadTimeout("slow"), (200, {"data": []}),
-                                          (202, {"data": run_json("r2")})))
-    assert trace.routes == [START, "GET /v1/runs", START]
+    empty = [(200, {"data": []})] * lists
+    trace = drive(ctx, start(ctx), script(lost, *empty, (202, {"data": run_json("r2")})))
+    assert trace.routes == [START] + ["GET /v1/runs"] * lists + [START]
     assert trace.result.id == "r2"
 
 

@@ -13,7 +13,7 @@ from email.utils import formatdate
 
 import pytest
 from suite import CAPTION_WRITER, route_count
-from wire_faults import KINDS, RST, Respond, Truncated, WireServer, drive, fired, on, run_body
+from wire_faults import KINDS, RST, Respond, Stall, Truncated, WireServer, drive, fired, on, run_body
 
 from lamina_jupyter import (
     AuthenticationError,
@@ -207,6 +207,24 @@ def test_lost_answer_to_a_start_is_reconciled_not_resent(scenario, private_emula
     assert n == 1  # every injected fault hit this call
     scenario.add(faults_injected=n, faults_survived=n, rows_submitted=1, rows_completed=1,
                  paid_twice=emu.stats["runs_created"] - 1)
+
+
+def test_start_created_after_the_first_look_is_still_adopted(scenario):
+    """A busy server times out the POST, its run list is still empty, and the run appears a moment later
+    (the server finished the request after the client gave up): the client looks again before any
+    resend. Scripted on the raw server, because the emulator drops a request whose client has left."""
+    app = {"data": {"appId": CAPTION_WRITER, "name": "Caption Writer", "outputs": [], "parameters": [
+        {"id": "topic", "key": "topic_text", "name": "Topic", "type": "text", "required": False}]}}
+    late = {"runId": "run_late_1", "status": "queued", "outputs": [], "workflowId": CAPTION_WRITER}
+    with WireServer(Respond(200, app), Stall(3.0), Respond(200, {"data": []}), Respond(200, {"data": [late]}),
+                    Respond(200, {"data": late})) as wire:
+        run = drive("sync", lambda c: c.start(CAPTION_WRITER, {"Topic": "busy"}), base_url=wire.base_url,
+                    api_key="lma_test_0123456789", timeout=0.5)
+    posts = wire.count(f"POST /v1/apps/{CAPTION_WRITER}/runs")
+    assert run.id == "run_late_1" and posts == 1 and wire.count("GET /v1/runs?") == 2
+    assert wire.requests[-1] == "GET /v1/runs/run_late_1"  # adopted, then read in full
+    scenario.add(faults_injected=wire.fired, faults_survived=wire.fired, rows_submitted=1,
+                 rows_completed=int(run.id == "run_late_1"), paid_twice=posts - 1)
 
 
 def test_undecidable_start_raises_uncertain_start_naming_what_to_do(scenario, private_emulator):
