@@ -14,7 +14,7 @@ import pytest
 from wire_faults import Respond, WireServer
 
 from lamina_jupyter.display import OutputView, RunView
-from lamina_jupyter.display_media import THUMB_BYTES
+from lamina_jupyter.display_media import PREVIEW_BYTES, THUMB_BYTES
 from lamina_jupyter.models import Output, Run
 
 HOSTILE = "<img src=x onerror=alert(1)>"
@@ -105,6 +105,21 @@ def test_50_mb_image_previews_as_a_small_thumbnail_with_bounded_memory(scenario)
     assert peak <= 1.3 * len(data), f"download peak {peak / 1e6:.0f} MB for a {len(data) / 1e6:.0f} MB image"
     assert wire.count("GET /media/huge.png") == 1
     scenario.add(faults_injected=1, faults_survived=int(embedded <= 200_000 and peak <= 1.3 * len(data)))
+
+
+def test_image_too_big_to_preview_is_linked_not_downloaded_whole(scenario):
+    huge = b"\x89PNG\r\n\x1a\n" + bytes(PREVIEW_BYTES + 8 * 1024 * 1024)  # 72 MB
+    with WireServer(fallback=Respond(200, huge, {"Content-Type": "image/png"})) as wire:
+        out = image_output(f"{wire.base_url}/media/poster.png")
+        tracemalloc.start()
+        try:
+            page = OutputView(out)._repr_mimebundle_()["text/html"]
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    assert f"larger than {PREVIEW_BYTES} bytes" in page and f"href='{out.value}'" in page
+    assert "data:image" not in page and peak < PREVIEW_BYTES + 8 * 1024 * 1024, peak
+    scenario.add(faults_injected=1, faults_survived=int("no preview" in page))
 
 
 @pytest.mark.parametrize("side", [20_000, 10_000])  # over 2x Pillow's limit (error); over 1x (warning)

@@ -143,6 +143,7 @@ class WireServer:
 
     def _act(self, conn: socket.socket, action: Action) -> bool:
         """Perform one action; False when the connection is finished."""
+        conn.settimeout(30)  # a slow reader of a 50 MB body is not a fault; reads poll every 0.1 s
         try:
             if action == RST:
                 self._reset(conn)
@@ -175,6 +176,9 @@ class WireServer:
             return True
         except OSError:
             return False
+        finally:
+            with contextlib.suppress(OSError):
+                conn.settimeout(0.1)
 
     @staticmethod
     def _reset(conn: socket.socket) -> None:
