@@ -9,7 +9,8 @@ governor (inside the client), so submits and waits share Lamina's ~100 requests/
 Starts are serialised (one POST in flight per batch; the waits run concurrently). That costs
 nothing under a 100 req/min limit and means at most ONE row of a batch can be SUBMITTING when the
 process dies, so resuming can match it to "the one unknown run of this app created since t0"
-instead of guessing between several (run summaries carry no inputs to match on).
+instead of guessing between several (run summaries carry no inputs to match on). Rate limits,
+5xx bursts and short outages are waited out, and unclear starts settled, in frames_reconcile.py.
 
 Polling through the list endpoint was considered: summaries carry no outputs, so every run still
 needs its own GET at the end, and list polling only wins when more runs must be in flight than the

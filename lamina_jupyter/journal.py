@@ -30,6 +30,7 @@ from .errors import LaminaError
 
 DEFAULT_PATH = Path(".lamina") / "runs.sqlite"
 SCHEMA_VERSION = "1"
+BUSY_SECONDS = 10.0  # how long opening waits for another process that holds the ledger's write lock
 PENDING, SUBMITTING, SUBMITTED = "PENDING", "SUBMITTING", "SUBMITTED"
 TERMINAL, UNKNOWN = "TERMINAL", "UNKNOWN"
 
@@ -123,13 +124,29 @@ class Journal:
         self.path = Path(path).absolute()
         self._locks: dict[str, _BatchLock] = {}
         try:
-            self._conn = self._open()
+            self._conn = self._open_when_free()
         except sqlite3.DatabaseError as exc:
             raise JournalError(
                 f"The run ledger {self.path} is unreadable or corrupt ({exc}). It records which runs were "
                 f"already paid for, so it was not reset. Move it aside (mv '{self.path}' '{self.path}.bad') "
                 "to start a fresh ledger, pass journal='another.sqlite', or journal=False to run "
                 "without one.") from None
+
+    def _open_when_free(self) -> sqlite3.Connection:
+        """Another process opening or writing the same ledger (switching a new file to WAL takes an
+        exclusive lock that SQLite's busy timeout does not wait for) is "busy", not "corrupt"."""
+        deadline = time.monotonic() + BUSY_SECONDS
+        while True:
+            try:
+                return self._open()
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                if time.monotonic() > deadline:
+                    raise JournalError(
+                        f"The run ledger {self.path} stayed locked by another process for {BUSY_SECONDS:g} s "
+                        f"({exc}). Wait for it, or pass journal='another.sqlite'.") from None
+                time.sleep(0.05)
 
     def _lock_dir(self) -> Path:
         return self.path.parent / (self.path.name + ".locks")

@@ -78,21 +78,27 @@ def inject_after(emulator, runs: int, kind: str, **fault) -> threading.Thread:
 
 
 # -- 1. kill mid-batch, then rerun (table B #12) -------------------------------------------------------
-@pytest.mark.parametrize("point", ["during_submission", "post_sent_no_run_id", "during_waiting"])
+@pytest.mark.parametrize(
+    "point",
+    ["during_submission", "post_sent_no_run_id", "post_sent_after_another_notebook", "during_waiting"],
+)
 def test_kill_mid_batch_then_rerun(point, client, emulator, scenario, tmp_path):
     app = quiet_app(emulator)
     column = TEXT_PARAM[app]
     n, tag = 30, uuid.uuid4().hex[:8]
     emulator.configure(hold=True, latency=0.1)  # held runs stay running until released
     emulator.reset_stats()
+    others = 2 if point == "post_sent_after_another_notebook" else 0
+    for i in range(others):  # another notebook started runs of the same app moments before
+        client.start(app, {TEXT_PARAM[app]: f"{tag} other notebook {i}"})
     proc = spawn(emulator, tmp_path, app, column, tag, n, "ledger.sqlite", n)
     try:
         if point == "during_waiting":
             wait_for(lambda: emulator.stats["runs_created"] == n, what="every run started")
             time.sleep(0.2)
         else:
-            wait_for(lambda: emulator.stats["runs_created"] >= 10, what="10 runs started")
-        if point == "post_sent_no_run_id":  # the next run is created but its 202 comes late
+            wait_for(lambda: emulator.stats["runs_created"] >= 10 + others, what="10 runs started")
+        if point.startswith("post_sent"):  # the next run is created but its 202 comes late
             before = fired(emulator)
             emulator.inject("delay", route=POST_GLOB, seconds=2.0, after=True)
             wait_for(lambda: fired(emulator) > before, what="the slow POST")
@@ -102,7 +108,7 @@ def test_kill_mid_batch_then_rerun(point, client, emulator, scenario, tmp_path):
         proc.wait(10)
         proc.stdout.close()
     assert proc.returncode == -signal.SIGKILL
-    killed_at = emulator.stats["runs_created"]
+    killed_at = emulator.stats["runs_created"] - others
     assert 10 <= killed_at <= n
     emulator.configure(hold=False)
     df = pd.DataFrame({column: [f"{tag} row {i}" for i in range(n)]})
@@ -110,14 +116,14 @@ def test_kill_mid_batch_then_rerun(point, client, emulator, scenario, tmp_path):
         df, app, client=client, journal=tmp_path / "ledger.sqlite", concurrency=16, progress=False
     )
     report = result.lamina.report
-    lost, paid_twice = record(scenario, emulator, result, n, faults=1)
+    lost, paid_twice = record(scenario, emulator, result, n + others, faults=1)
     assert (lost, paid_twice) == (0, 0)
     assert list(result[column]) == list(df[column])  # order kept
     assert (result["lamina_status"] == "completed").all()
-    assert emulator.stats["runs_created"] == n and emulator.stats["duplicate_starts"] == 0
+    assert emulator.stats["runs_created"] == n + others and emulator.stats["duplicate_starts"] == 0
     assert report["reattached"] + report["reconciled"] == killed_at
     assert report["submitted"] == n - killed_at and report["unknown"] == 0
-    if point == "post_sent_no_run_id":
+    if point.startswith("post_sent"):  # adopted from the run list, not resent and not UNKNOWN
         assert report["reconciled"] == 1
 
 
@@ -379,7 +385,7 @@ def test_outage_mid_batch_pauses_and_resumes(kind, client, emulator, scenario, t
     )
     thread.join(10)
     faults = fired(emulator) - before
-    assert faults > 0
+    assert 0 < faults <= 40  # it paused and backed off (measured 4-10) instead of hammering
     lost, paid_twice = record(scenario, emulator, result, 24, faults=faults)
     assert (result["lamina_status"] == "completed").all(), result["lamina_error"].dropna().tolist()
     assert (lost, paid_twice) == (0, 0)

@@ -21,8 +21,22 @@ POST = "POST /v1/apps/{id}/runs"
 
 
 def finish(proc, timeout: float = 30) -> tuple[int, dict]:
-    out, _ = proc.communicate(timeout=timeout)
-    return proc.returncode, json.loads(out.strip().splitlines()[-1])
+    """(exit code, the worker's JSON line); the process is always reaped, even on a timeout."""
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    lines = out.strip().splitlines()
+    return proc.returncode, json.loads(lines[-1]) if lines else {"no output": proc.returncode}
+
+
+def reap(*procs) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
 
 
 def record(scenario, emulator, result, expected_runs: int, **extra: int) -> tuple[int, int]:
@@ -59,7 +73,7 @@ def test_second_process_on_the_same_batch_gets_in_use(client, emulator, scenario
         assert route_count(emulator, POST) == n
     finally:
         emulator.configure(hold=False)
-    code, said = finish(first)
+        code, said = finish(first)
     assert code == 0 and said["statuses"] == ["completed"] * n
     again = run_dataframe(
         rows(column, tag, n), TEXT_TO_IMAGE, client=client, journal=tmp_path / "shared.sqlite", progress=False
@@ -70,17 +84,22 @@ def test_second_process_on_the_same_batch_gets_in_use(client, emulator, scenario
 
 
 def test_two_processes_with_different_batches_share_one_ledger(client, emulator, scenario, tmp_path):
-    n, column = 20, TEXT_PARAM[TEXT_TO_IMAGE]
-    tags = [uuid.uuid4().hex[:8] for _ in range(2)]
+    n, column = 12, TEXT_PARAM[TEXT_TO_IMAGE]
+    tags = [
+        uuid.uuid4().hex[:8] for _ in range(3)
+    ]  # opened at the same moment: a new file's WAL switch races
     emulator.configure(latency=0.3, jitter=0.2)
     emulator.reset_stats()
     procs = [spawn(emulator, tmp_path, TEXT_TO_IMAGE, column, t, n, "shared.sqlite", 4) for t in tags]
-    results = [finish(p, 60) for p in procs]
-    assert [code for code, _ in results] == [0, 0], results
+    try:
+        results = [finish(p, 60) for p in procs]
+    finally:
+        reap(*procs)
+    assert [code for code, _ in results] == [0] * len(tags), results
     assert all(said["statuses"] == ["completed"] * n for _, said in results)
-    assert emulator.stats["runs_created"] == 2 * n and emulator.stats["duplicate_starts"] == 0
+    assert emulator.stats["runs_created"] == 3 * n and emulator.stats["duplicate_starts"] == 0
     with Journal(tmp_path / "shared.sqlite") as j:
-        assert j.states() == {"TERMINAL": 2 * n}
+        assert j.states() == {"TERMINAL": 3 * n}
     for tag in tags:
         again = run_dataframe(
             rows(column, tag, n),
@@ -90,7 +109,7 @@ def test_two_processes_with_different_batches_share_one_ledger(client, emulator,
             progress=False,
         )
         assert again.lamina.report["reused"] == n
-        lost, paid_twice = record(scenario, emulator, again, 2 * n)
+        lost, paid_twice = record(scenario, emulator, again, 3 * n)
         assert (lost, paid_twice) == (0, 0)
     scenario.add(faults_injected=1, faults_survived=1)
 

@@ -106,7 +106,7 @@ def test_2000_runs_through_async_client(unlimited, scenario, capsys):
     assert done == N and stats["runs_created"] == N and stats["duplicate_starts"] == 0
     assert h.peak_growth < RSS_BOUND_MB
     assert (leaked_fds, leaked_threads) == (0, 0)
-    assert h.seconds < 25
+    assert h.seconds < 60  # ~11 s measured alone on 2 cores; generous for a loaded CI machine
 
 
 def test_2000_rows_through_the_fan_out(client, unlimited, scenario, tmp_path, capsys):
@@ -140,4 +140,4 @@ def test_2000_rows_through_the_fan_out(client, unlimited, scenario, tmp_path, ca
         assert j.states() == {"TERMINAL": N}
     assert h.peak_growth < RSS_BOUND_MB
     assert (leaked_fds, leaked_threads) == (0, 0)
-    assert h.seconds < 25
+    assert h.seconds < 60  # ~11 s measured alone on 2 cores; generous for a loaded CI machine
