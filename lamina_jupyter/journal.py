@@ -135,16 +135,17 @@ class Journal:
     def _open_when_free(self) -> sqlite3.Connection:
         """Another process opening or writing the same ledger (switching a new file to WAL takes an
         exclusive lock that SQLite's busy timeout does not wait for) is "busy", not "corrupt"."""
-        deadline = time.monotonic() + BUSY_SECONDS
+        start = time.monotonic()
         while True:
             try:
                 return self._open()
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) and "busy" not in str(exc):
                     raise
-                if time.monotonic() > deadline:
+                waited = time.monotonic() - start
+                if waited > BUSY_SECONDS:
                     raise JournalError(
-                        f"The run ledger {self.path} stayed locked by another process for {BUSY_SECONDS:g} s "
+                        f"The run ledger {self.path} stayed locked by another process for {waited:.0f} s "
                         f"({exc}). Wait for it, or pass journal='another.sqlite'.") from None
                 time.sleep(0.05)
 
