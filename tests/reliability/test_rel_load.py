@@ -141,3 +141,11 @@ def test_2000_rows_through_the_fan_out(client, unlimited, scenario, tmp_path, ca
     assert h.peak_growth < RSS_BOUND_MB
     assert (leaked_fds, leaked_threads) == (0, 0)
     assert h.seconds < 60  # ~11 s measured alone on 2 cores; generous for a loaded CI machine
+
+
+def test_httpcore_can_import_sniffio():
+    """httpcore imports sniffio each time it makes a lock; without it every import fails anew and
+    scans sys.path (measured: 2,000 AsyncClient runs took 8.9 s instead of 7.1 s)."""
+    import importlib.util
+
+    assert importlib.util.find_spec("sniffio") is not None, "declare sniffio in pyproject.toml"
