@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ._filelock import BatchLock
 from .errors import LaminaError
 
 DEFAULT_PATH = Path(".lamina") / "runs.sqlite"
@@ -85,44 +86,12 @@ class Attempt:
                    json.loads(r["outputs"]) if r["outputs"] else None, r["error"], r["seconds"])
 
 
-class _BatchLock:
-    """An exclusive, non-blocking OS lock on `<ledger>.locks/<batch>.lock` (flock: per open file,
-    so a second claim in the same process conflicts too; dropped by the OS when the process dies)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._fh: Any = None
-
-    def acquire(self) -> bool:
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fh = open(self.path, "a+b")  # noqa: SIM115 - held open for the lock's lifetime
-        try:
-            if os.name == "nt":  # pragma: no cover - Windows
-                import msvcrt
-
-                msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
-            else:
-                import fcntl
-
-                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            fh.close()
-            return False
-        self._fh = fh
-        return True
-
-    def release(self) -> None:
-        if self._fh is not None:
-            self._fh.close()  # closing drops the lock
-            self._fh = None
-
-
 class Journal:
     """One open ledger file. Use from one thread at a time (the fan-out's event loop)."""
 
     def __init__(self, path: str | os.PathLike[str] = DEFAULT_PATH) -> None:
         self.path = Path(path).absolute()
-        self._locks: dict[str, _BatchLock] = {}
+        self._locks: dict[str, BatchLock] = {}
         try:
             self._conn = self._open_when_free()
         except sqlite3.DatabaseError as exc:
@@ -194,7 +163,7 @@ class Journal:
     # -- batches ---------------------------------------------------------------------------------
     def claim(self, batch_id: str) -> None:
         """Lock a batch for this fan-out; BatchInUseError when someone else holds it."""
-        lock = _BatchLock(self._lock_dir() / f"{batch_id}.lock")
+        lock = BatchLock(self._lock_dir() / f"{batch_id}.lock")
         if not lock.acquire():
             raise BatchInUseError(
                 f"Batch {batch_id} in the run ledger {self.path} is in use by another process or a cell "
