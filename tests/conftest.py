@@ -60,6 +60,7 @@ def emulator(emulator_session):
     yield emulator_session
     emulator_session.clear_faults()
     emulator_session.configure(hold=False, **FAST)
+    emulator_session.restore_apps()
     live = [r["run_id"] for r in emulator_session.runs() if r["status"] in ("queued", "running")]
     if live:
         headers = {"Authorization": f"Bearer {emulator_session.api_key}"}
