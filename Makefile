@@ -24,7 +24,7 @@ browser:
 	  else echo "no chromium and no root apt-get: the browser test will skip"; fi; }
 
 test: $(STAMP) browser
-	$(PY) -m ruff check lamina_jupyter tests bench
+	$(PY) -m ruff check .
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # HEADLESS=1 executes the demo and writes demo-output/ instead of opening JupyterLab.
@@ -36,7 +36,7 @@ else
 endif
 
 lint: $(STAMP)
-	$(PY) -m ruff check lamina_jupyter tests bench
+	$(PY) -m ruff check .
 	$(PY) -m mypy
 
 bench: $(STAMP)
