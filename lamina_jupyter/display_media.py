@@ -13,9 +13,8 @@ import io
 import threading
 from collections import OrderedDict
 from typing import Any
-from urllib.parse import urlsplit
 
-from .models import Output, fetch_media
+from .models import Output, fetch_media, is_http_url
 
 THUMB_SIDE = 256
 THUMB_BYTES = 18_000  # x100 images = 1.8 MB: the saved-notebook budget for a page of images
@@ -29,10 +28,7 @@ _cache_lock = threading.Lock()
 
 def safe_link(url: Any) -> str | None:
     """The URL if it may be an href (http/https with a host), else None."""
-    if not isinstance(url, str):
-        return None
-    parts = urlsplit(url)
-    return url if parts.scheme in ("http", "https") and parts.netloc else None
+    return url if is_http_url(url) else None
 
 
 def safe_img_src(src: Any) -> str | None:

@@ -22,10 +22,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from .errors import ValidationError
-from .models import App, Parameter
+from .models import App, Parameter, is_http_url
 
 _MEDIA_TYPES = {"image": (".png", ".jpg", ".jpeg", ".webp", ".gif", ".heic", ".heif", ".avif", ".bmp",
                           ".tiff", ".tif"),
@@ -83,17 +82,6 @@ def _sniff_suffix(data: bytes) -> str:
     return next((ext for sig, ext in signatures.items() if data.startswith(sig)), ".bin")
 
 
-def _is_url(value: Any) -> bool:
-    """An absolute http(s) URL with a host, judged as the server judges it ("http://" alone is not)."""
-    if not isinstance(value, str):
-        return False
-    try:
-        parts = urlsplit(value)
-    except ValueError:
-        return False
-    return parts.scheme in ("http", "https") and bool(parts.netloc)
-
-
 def _shown(value: Any, limit: int = 80) -> str:
     """A repr short enough for a message (a 100 kB string must not become a 100 kB error)."""
     text = repr(value)
@@ -113,7 +101,7 @@ def _unsendable(value: Any) -> int | None:
 def _uploadable(value: Any) -> bool:
     if isinstance(value, (bytes, bytearray, memoryview)) or is_pil_image(value):
         return True
-    if isinstance(value, os.PathLike) or (isinstance(value, str) and not _is_url(value)):
+    if isinstance(value, os.PathLike) or (isinstance(value, str) and not is_http_url(value)):
         try:
             return Path(value).is_file()
         except (OSError, ValueError):
@@ -162,7 +150,7 @@ def _check_value(p: Parameter, value: Any, family: str, problems: list[dict[str,
         items = value if isinstance(value, (list, tuple)) and p.multiple else [value]
         out: list[Any] = []
         for item in items:
-            if _is_url(item):
+            if is_http_url(item):
                 out.append(item)
             elif _uploadable(item):
                 if family != "v1":

@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
 
@@ -95,11 +96,23 @@ class App:
                    outputs=tuple(o for o in _list(d.get("outputs")) if isinstance(o, dict)), raw=dict(d))
 
 
+def is_http_url(value: Any) -> bool:
+    """An absolute http(s) URL with a host, judged as the server judges it ("http://" alone is not).
+    The one URL check of the package: inputs, media downloads and HTML links all use it."""
+    if not isinstance(value, str):
+        return False
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
 def fetch_media(url: str, max_bytes: int = 200 * 1024 * 1024) -> bytes:
     """Download an output without credentials (media URLs are public, like a CDN)."""
     import httpx
 
-    if not url.startswith(("http://", "https://")):
+    if not is_http_url(url):
         raise ValueError(f"refusing to fetch {url[:60]!r}: only http(s) URLs are downloaded")
     timeout = httpx.Timeout(30.0, connect=5.0, pool=10.0)
     with httpx.Client(timeout=timeout, follow_redirects=True) as http, http.stream("GET", url) as resp:
@@ -137,7 +150,7 @@ class Output:
 
     @property
     def is_media(self) -> bool:
-        return isinstance(self.value, str) and self.value.startswith(("http://", "https://"))
+        return is_http_url(self.value)
 
     def read(self) -> bytes:
         """The output's bytes: downloaded for media URLs, UTF-8 for text outputs."""
