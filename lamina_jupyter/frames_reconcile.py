@@ -14,12 +14,12 @@ import asyncio
 import time
 from typing import Any
 
+from ._flows import RECONCILE_SKEW  # the client's own reconciliation uses the same window
 from .errors import APIError, RateLimitError, TransportError, UncertainStartError
 from .frames_outcome import Outcome, iso
 from .journal import canonical
 from .models import Run
 
-RECONCILE_SKEW = 10.0  # client/server clock skew tolerated when searching the run list
 MAX_RATE_RETRIES = 20
 OUTAGE_PATIENCE = 300.0  # seconds of continuous failures a batch rides out before giving up on a call
 
