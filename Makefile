@@ -30,9 +30,9 @@ test: $(STAMP) browser
 # HEADLESS=1 executes the demo and writes demo-output/ instead of opening JupyterLab.
 demo: $(STAMP)
 ifeq ($(HEADLESS),1)
-	$(PY) -m lamina_jupyter.demo --headless --out demo-output
+	$(PY) -m lamina_jupyter.notebook.demo --headless --out demo-output
 else
-	$(PY) -m lamina_jupyter.demo
+	$(PY) -m lamina_jupyter.notebook.demo
 endif
 
 lint: $(STAMP)

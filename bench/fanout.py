@@ -8,7 +8,7 @@
 3. Lamina's default 100 requests/min limit with ~30 s runs, both scaled by time_factor so it takes
    seconds instead of an hour: completed runs per (scaled) minute vs the bound the limit permits
    (100 ÷ requests per run), failed rows, and the same for the polling baseline.
-4. The sync entry point's worker-thread overhead per call vs nest_asyncio (why frames.py uses a thread).
+4. The sync entry point's worker-thread overhead per call vs nest_asyncio (why batch/api.py uses a thread).
 Run: .venv/bin/python bench/fanout.py
 """
 

@@ -4,8 +4,8 @@ The core (this module's imports) needs only the standard library and httpx; Pill
 ipywidgets, IPython and the emulator are imported inside the functions that need them.
 """
 
-from .client import AsyncClient, Client
-from .errors import (
+from .core.client import AsyncClient, Client
+from .core.errors import (
     APIError,
     AuthenticationError,
     ConfigurationError,
@@ -23,7 +23,7 @@ from .errors import (
     ValidationError,
     WaitTimeout,
 )
-from .models import App, Estimate, Output, Parameter, Progress, Run
+from .core.models import App, Estimate, Output, Parameter, Progress, Run
 
 __version__ = "0.1.0"
 
@@ -39,23 +39,28 @@ __all__ = [
 def load_ipython_extension(ipython: object) -> None:
     """`%load_ext lamina_jupyter` registers %lamina / %%lamina and the `df.lamina` DataFrame accessor
     (IPython and pandas are imported only now)."""
-    from . import frames  # noqa: F401  (importing it registers df.lamina)
-    from .magic import load
+    from .batch import api  # noqa: F401  (importing it registers df.lamina)
+    from .notebook.magic import load
 
     load(ipython)
 
 
 def form(app: App | str, client: Client | None = None) -> object:
     """A widget form for `app` with a Run button (ipywidgets is imported only now)."""
-    from .widgets import form as build
+    from .notebook.form import form as build
 
     return build(app, client)
 
 
 def __getattr__(name: str) -> object:
-    """run_dataframe / arun_dataframe load pandas on first use only (`import lamina_jupyter` stays light)."""
+    """run_dataframe / arun_dataframe load pandas, and webhooks loads its module (cryptography is imported
+    only when a signature is checked), on first use only: `import lamina_jupyter` stays light."""
     if name in ("run_dataframe", "arun_dataframe"):
-        from . import frames
+        from .batch import api
 
-        return getattr(frames, name)
+        return getattr(api, name)
+    if name == "webhooks":
+        from .core import webhooks
+
+        return webhooks
     raise AttributeError(f"module 'lamina_jupyter' has no attribute {name!r}")

@@ -9,11 +9,12 @@ import pytest
 @pytest.fixture
 def session(emulator):
     """The kernel's current client = a client of the test emulator; forgotten afterwards."""
-    from lamina_jupyter import Client, _session
+    from lamina_jupyter import Client
+    from lamina_jupyter.notebook import session
 
-    _session.set_client(Client(api_key=emulator.api_key, base_url=emulator.base_url), "test")
-    yield _session
-    _session.reset()
+    session.set_client(Client(api_key=emulator.api_key, base_url=emulator.base_url), "test")
+    yield session
+    session.reset()
 
 
 @pytest.fixture(scope="session")

@@ -12,9 +12,9 @@ import sys
 
 from suite import TEXT_TO_IMAGE
 
-from lamina_jupyter.display import AppTable, AppView, OutputView, RunView
-from lamina_jupyter.display_media import safe_img_src, safe_link, thumbnail_data_uri
-from lamina_jupyter.models import App, Output, Parameter, Run
+from lamina_jupyter.core.models import App, Output, Parameter, Run
+from lamina_jupyter.notebook.media import safe_img_src, safe_link, thumbnail_data_uri
+from lamina_jupyter.notebook.views import AppTable, AppView, OutputView, RunView
 
 EVIL = "<script>alert(1)</script><img src=x onerror=alert(2)>"
 

@@ -61,7 +61,7 @@ def test_apps_search(session, run_cell, shell):
 
 
 def test_form_by_name(session, run_cell, shell):
-    from lamina_jupyter.widgets import Form
+    from lamina_jupyter.notebook.form import Form
 
     cell = run_cell('f = %lamina form "Text to Image"')
     assert cell.error is None, cell.text()
@@ -182,7 +182,7 @@ def test_whoami_masks_the_key(session, emulator, run_cell):
 
 
 def test_login_key_never_shown_stored_or_echoed(emulator, run_cell, shell, monkeypatch):
-    from lamina_jupyter import _session
+    from lamina_jupyter.notebook import session
 
     prompts = []
     key_typed = emulator.api_key + "\n"
@@ -197,9 +197,9 @@ def test_login_key_never_shown_stored_or_echoed(emulator, run_cell, shell, monke
             assert emulator.api_key not in cell.text()
         assert not [v for v in shell.user_ns.values() if emulator.api_key in repr(v)]
         assert emulator.api_key not in "\n".join(shell.history_manager.input_hist_raw)
-        assert _session.current_client().base_url == emulator.base_url
+        assert session.current_client().base_url == emulator.base_url
     finally:
-        _session.reset()
+        session.reset()
 
 
 def test_login_wrong_or_empty_key(emulator, run_cell, monkeypatch):
@@ -212,25 +212,26 @@ def test_login_wrong_or_empty_key(emulator, run_cell, monkeypatch):
 
 
 def test_demo_starts_an_emulator_and_plain_client_reaches_it(run_cell, shell):
-    from lamina_jupyter import Client, _session
+    from lamina_jupyter import Client
+    from lamina_jupyter.notebook import session
 
     try:
         cell = run_cell("%lamina demo")
         assert cell.error is None, cell.text()
         shown = "\n".join(str(b) for b in cell.bundles) + cell.stdout
         assert "Demo mode" in shown and "nothing is billed" in shown
-        emu = _session.demo_emulator()
-        assert emu is not None and _session.current_client().base_url == emu.base_url
+        emu = session.demo_emulator()
+        assert emu is not None and session.current_client().base_url == emu.base_url
         with Client() as plain:  # the kernel's environment points at the demo emulator
             assert len(plain.list_apps()) == 5
         assert "demo" in run_cell("%lamina whoami").stdout
     finally:
-        _session.reset()
-    assert _session.demo_emulator() is None
+        session.reset()
+    assert session.demo_emulator() is None
 
 
 def test_demo_reuses_the_emulator_from_make_demo(emulator, run_cell, monkeypatch):
-    from lamina_jupyter import _session
+    from lamina_jupyter.notebook import session
 
     monkeypatch.setenv("LAMINA_BASE_URL", emulator.base_url)
     monkeypatch.setenv("LAMINA_API_KEY", emulator.api_key)
@@ -238,10 +239,10 @@ def test_demo_reuses_the_emulator_from_make_demo(emulator, run_cell, monkeypatch
         cell = run_cell("%lamina demo")
         assert cell.error is None, cell.text()
         assert "make demo" in cell.stdout + str(cell.bundles)
-        assert _session.demo_emulator() is None
-        assert _session.current_client().base_url == emulator.base_url
+        assert session.demo_emulator() is None
+        assert session.current_client().base_url == emulator.base_url
     finally:
-        _session.reset()
+        session.reset()
 
 
 def test_upload_from_local_path(session, emulator, run_cell, tmp_path):
@@ -278,15 +279,15 @@ def test_caption_text_output_is_shown_escaped(session, run_cell, shell):
 def test_login_after_demo_leaves_demo_mode(emulator, run_cell, monkeypatch):
     import os
 
-    from lamina_jupyter import _session
+    from lamina_jupyter.notebook import session
 
     try:
         run_cell("%lamina demo")
-        assert _session.demo_emulator() is not None and "LAMINA_API_KEY" in os.environ
+        assert session.demo_emulator() is not None and "LAMINA_API_KEY" in os.environ
         monkeypatch.setattr("getpass.getpass", lambda prompt="": emulator.api_key)
         cell = run_cell(f"%lamina login --base-url {emulator.base_url}")
         assert cell.error is None, cell.text()
-        assert _session.demo_emulator() is None and "LAMINA_API_KEY" not in os.environ
+        assert session.demo_emulator() is None and "LAMINA_API_KEY" not in os.environ
         assert "demo" not in run_cell("%lamina whoami").stdout
     finally:
-        _session.reset()
+        session.reset()

@@ -36,8 +36,8 @@ def test_notebook_passes_nbval(tmp_path, name, mode):
 
 def test_headless_demo_writes_html_and_images(tmp_path):
     out = tmp_path / "demo-output"
-    result = subprocess.run([sys.executable, "-m", "lamina_jupyter.demo", "--headless", "--out", str(out)],
-                            cwd=REPO, capture_output=True, text=True, timeout=240)
+    result = subprocess.run([sys.executable, "-m", "lamina_jupyter.notebook.demo", "--headless",
+                             "--out", str(out)], cwd=REPO, capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     page = (out / "quickstart.html").read_text()
     assert "lighthouse" in page and "data:image/jpeg;base64," in page and "RunFailedError" in page
@@ -50,7 +50,7 @@ def test_headless_demo_writes_html_and_images(tmp_path):
 def test_demo_without_jupyterlab_runs_the_script_demo(tmp_path):
     """A plain `pip install` lacks JupyterLab: the demo still lists apps, runs one and saves a PNG."""
     code = ("import sys; sys.modules['jupyterlab'] = None\n"  # find_spec() now reports it missing
-            "from lamina_jupyter.demo import main; raise SystemExit(main(['--out', 'out']))")
+            "from lamina_jupyter.notebook.demo import main; raise SystemExit(main(['--out', 'out']))")
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]

@@ -21,7 +21,7 @@ from typing import Any
 import pandas as pd
 
 from lamina_jupyter import Client, run_dataframe
-from lamina_jupyter.journal import BatchInUseError
+from lamina_jupyter.batch.ledger import BatchInUseError
 
 
 def rows(column: str, tag: str, n: int) -> pd.DataFrame:

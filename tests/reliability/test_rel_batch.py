@@ -19,8 +19,8 @@ from batch_worker import TEXT_PARAM, quiet_app, spawn, wait_for
 from suite import TEXT_TO_IMAGE, route_count
 
 from lamina_jupyter import run_dataframe
-from lamina_jupyter.errors import ValidationError
-from lamina_jupyter.journal import Journal
+from lamina_jupyter.batch.ledger import Journal
+from lamina_jupyter.core.errors import ValidationError
 
 POST = "POST /v1/apps/{id}/runs"
 POST_GLOB, WAIT_GLOB = "POST /v1/apps/*/runs", "GET /v1/runs/*/*"  # /wait or /stream

@@ -23,11 +23,11 @@ from hypothesis import strategies as st
 from suite import CAPTION_WRITER, CARTOONIFY, PRODUCT_SHOT, TEASER_CLIP, TEXT_TO_IMAGE
 
 from lamina_jupyter import Client
-from lamina_jupyter.errors import LaminaError, LaminaWarning, ValidationError, error_from_response
-from lamina_jupyter.frames import run_dataframe
-from lamina_jupyter.frames_report import DryRunReport
-from lamina_jupyter.inputs import Upload, prepare_inputs
-from lamina_jupyter.models import App, Estimate, Output, Parameter, Progress, Run
+from lamina_jupyter.batch.api import run_dataframe
+from lamina_jupyter.batch.report import DryRunReport
+from lamina_jupyter.core.errors import LaminaError, LaminaWarning, ValidationError, error_from_response
+from lamina_jupyter.core.inputs import Upload, prepare_inputs
+from lamina_jupyter.core.models import App, Estimate, Output, Parameter, Progress, Run
 
 SCALE = int(os.environ.get("LAMINA_FUZZ_EXAMPLES", "0")) or None
 
@@ -325,7 +325,7 @@ HEADERS = st.dictionaries(st.sampled_from(["x-request-id", "retry-after", "conte
 
 
 def test_fuzz_model_and_error_parsing(scenario):
-    """Extends tests/client/test_client_models.py (which feeds flat run-like dicts to from_json): deep
+    """Extends tests/core/test_client_models.py (which feeds flat run-like dicts to from_json): deep
     and nested JSON for every model including Parameter/Progress and the derived properties, random
     apps through prepare_inputs, and random status/body/header combinations through error_from_response."""
     tally = Tally()

@@ -15,7 +15,7 @@ from batch_worker import TEXT_PARAM, rows, spawn, wait_for
 from suite import TEXT_TO_IMAGE, route_count
 
 from lamina_jupyter import ValidationError, run_dataframe
-from lamina_jupyter.journal import Journal, JournalError
+from lamina_jupyter.batch.ledger import Journal, JournalError
 
 POST = "POST /v1/apps/{id}/runs"
 

@@ -22,7 +22,7 @@ from batch_worker import wait_for
 from suite import CAPTION_WRITER, TEXT_TO_IMAGE
 
 from lamina_jupyter import AsyncClient, run_dataframe
-from lamina_jupyter.journal import Journal
+from lamina_jupyter.batch.ledger import Journal
 
 N = 2000
 RSS_BOUND_MB = 100  # client + emulator for 2,000 runs; measured 11-18 MB peak growth (see test output)

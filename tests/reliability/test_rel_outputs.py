@@ -13,9 +13,9 @@ import zlib
 import pytest
 from wire_faults import Respond, WireServer
 
-from lamina_jupyter.display import OutputView, RunView
-from lamina_jupyter.display_media import PREVIEW_BYTES, THUMB_BYTES
-from lamina_jupyter.models import Output, Run
+from lamina_jupyter.core.models import Output, Run
+from lamina_jupyter.notebook.media import PREVIEW_BYTES, THUMB_BYTES
+from lamina_jupyter.notebook.views import OutputView, RunView
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 PAGE = "<!doctype html><html><body><script>alert(1)</script>expired</body></html>"

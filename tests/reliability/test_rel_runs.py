@@ -30,7 +30,7 @@ from wire_faults import (
 )
 
 from lamina_jupyter import AsyncClient, Client, LaminaWarning, RunFailedError, WaitTimeout
-from lamina_jupyter._ratelimit import RateGovernor
+from lamina_jupyter.core.ratelimit import RateGovernor
 
 WIRE_KEY = "lma_test_0123456789"
 

@@ -140,8 +140,9 @@ def test_canary_surfaces_scan(scenario, canary, private_emulator, caplog, tmp_pa
     from ipywidgets.embed import embed_data
     from ipywidgets.widgets.widget import _instances
 
-    from lamina_jupyter import _session, form, run_dataframe
-    from lamina_jupyter.webhooks import Deduper, Verifier
+    from lamina_jupyter import form, run_dataframe
+    from lamina_jupyter.core.webhooks import Deduper, Verifier
+    from lamina_jupyter.notebook import session
 
     for name in ("lamina_jupyter", "httpx", "httpcore"):
         caplog.set_level(logging.DEBUG, logger=name)
@@ -169,7 +170,7 @@ def test_canary_surfaces_scan(scenario, canary, private_emulator, caplog, tmp_pa
         result = run_dataframe(batch, TEXT_TO_IMAGE, client=client, journal=ledger, progress=False)
         objects |= {"batch": result.lamina, "report": result.lamina.report}
         surfaces.scan("batch frame", result.to_json())
-        _session.set_client(client, "test")
+        session.set_client(client, "test")
         try:
             f = form(CAPTION_WRITER)
             next(x for x in f.fields if x.param.name == "Topic").set("canary form")
@@ -180,8 +181,8 @@ def test_canary_surfaces_scan(scenario, canary, private_emulator, caplog, tmp_pa
             surfaces.scan("widget state", json.dumps(states, default=str))
             surfaces.scan("widget embed", json.dumps(embed_data(views=[f]), default=str))
         finally:
-            _session._client = None  # the test owns this client; reset() would close it
-            _session.reset()
+            session._client = None  # the test owns this client; reset() would close it
+            session.reset()
     with Client(api_key=canary[:-1] + "X", base_url=emu.base_url) as wrong:  # a wrong key variant
         with pytest.raises(AuthenticationError) as auth:
             wrong.list_apps()
@@ -250,8 +251,8 @@ def test_verbose_tracebacks_in_a_real_shell_never_show_the_key(scenario, canary,
         shell.run_cell("c.close()")
         shell.run_line_magic("xmode", "Context")
         shell.reset(new_session=False)
-        from lamina_jupyter import _session
-        _session.reset()
+        from lamina_jupyter.notebook import session
+        session.reset()
     surfaces.record(scenario)
 
 

@@ -28,7 +28,7 @@ from lamina_jupyter import (
     UncertainStartError,
     ValidationError,
 )
-from lamina_jupyter._ratelimit import RateGovernor
+from lamina_jupyter.core.ratelimit import RateGovernor
 from lamina_jupyter.emulator import Emulator
 
 RUN_ROUTE = "GET /v1/runs/{id}"

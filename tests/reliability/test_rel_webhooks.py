@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from suite import CAPTION_WRITER, route_count
 
 from lamina_jupyter import LaminaError, SignatureError
-from lamina_jupyter.webhooks import (
+from lamina_jupyter.core.webhooks import (
     KEY_ID,
     MAX_BODY,
     REQUEST_ID,

@@ -209,7 +209,7 @@ KINDS = ["sync", "async"]
 def drive(kind: str, fn: Any, **kw: Any) -> Any:
     """Call fn(client) on a fresh Client, or on an AsyncClient inside asyncio.run, and close it."""
     from lamina_jupyter import AsyncClient, Client
-    from lamina_jupyter._ratelimit import RateGovernor
+    from lamina_jupyter.core.ratelimit import RateGovernor
 
     kw.setdefault("governor", RateGovernor())  # a private governor: a 429 here never pauses other tests
     if kind == "sync":

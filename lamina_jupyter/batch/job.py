@@ -1,0 +1,287 @@
+"""One call of run_dataframe: resolve the client and app, plan and validate rows, run, build the frame.
+
+Async methods run on whichever loop drives the job (the caller's for arun_dataframe, a worker
+thread's for run_dataframe); `frame()` and the dry-run report are pure.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import statistics
+import uuid
+import warnings
+import weakref
+from pathlib import Path
+from typing import Any
+
+from ..core.errors import LaminaWarning
+from ..core.models import App
+from .engine import Engine
+from .ledger import DEFAULT_PATH, Journal
+from .mapping import ColumnMap, map_columns, plan_rows, problems_error
+from .outcome import Outcome, Report, assign_keys, origin_of
+from .progress import Tracker
+from .report import DryRunReport
+
+POOL_SIZE = 100  # httpx's default max_connections, which core/client.py keeps
+ASSUMED_RUN_SECONDS = 30.0  # Lamina docs: 10-30 s for a typical fast image app
+STATUS_COLUMNS = ("lamina_status", "lamina_error", "lamina_run_id", "lamina_seconds")
+CLIENTS: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()  # for retry_failed
+
+
+def _session_client() -> Any:
+    """The kernel-wide client the notebook layer set (lamina_jupyter.notebook.session), if any."""
+    try:
+        from ..notebook import session  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    for name in ("current_client", "get_client", "current"):
+        getter = getattr(session, name, None)
+        if callable(getter):
+            try:
+                found = getter()
+            except Exception:  # no session client set: fall back to the environment
+                return None
+            if found is not None:
+                return found
+    return getattr(session, "client", None)
+
+
+def journal_path(journal: Any) -> Path | None:
+    if journal is False or journal is None:
+        return None
+    return Path(DEFAULT_PATH if journal is True else journal).absolute()
+
+
+class Job:
+    def __init__(
+        self,
+        df: Any,
+        app: Any,
+        *,
+        client: Any = None,
+        columns: Any = None,
+        constants: Any = None,
+        concurrency: int = 8,
+        journal: Any = True,
+        progress: bool = True,
+        dry_run: bool = False,
+        cancel_in_flight: bool = False,
+        only_positions: set[int] | None = None,
+        warn_unmatched: bool = True,
+    ) -> None:
+        import pandas as pd
+
+        if not isinstance(df, pd.DataFrame):
+            raise TypeError(f"run_dataframe() takes a pandas DataFrame, not {type(df).__name__}")
+        if not isinstance(concurrency, int) or concurrency < 1:
+            raise ValueError(f"concurrency must be a positive integer, not {concurrency!r}")
+        self.df, self.app_ref, self.user_client = df, app, client
+        self.columns, self.constants, self.progress, self.dry_run = columns, constants, progress, dry_run
+        self.cancel_in_flight, self.only, self.warn_unmatched = (
+            cancel_in_flight,
+            only_positions,
+            warn_unmatched,
+        )
+        self.journal_path = journal_path(journal)
+        self.concurrency = min(concurrency, POOL_SIZE)
+        self.notes: list[str] = []
+        if concurrency > POOL_SIZE:
+            self.notes.append(f"concurrency {concurrency} capped at the connection pool size {POOL_SIZE}")
+        self.tracker = Tracker(len(df) if only_positions is None else len(only_positions))
+        self.report = Report()
+        self.outcomes: dict[int, Outcome] = {}
+        self.aclient: Any = None
+        self._owns_client = False
+        self.journal: Journal | None = None
+
+    # -- loop side ------------------------------------------------------------------------------
+    def _async_client(self, in_caller_loop: bool) -> Any:
+        from ..core.client import AsyncClient
+
+        source = self.user_client if self.user_client is not None else _session_client()
+        if isinstance(source, AsyncClient) and in_caller_loop:
+            return source, False
+        if source is None:
+            return AsyncClient(interactive=False), True
+        s = source.settings
+        return AsyncClient(
+            api_key=s.api_key,
+            base_url=s.base_url,
+            api=s.api,
+            timeout=s.timeout,
+            max_retries=s.max_retries,
+            governor=source.governor,
+            interactive=False,
+        ), True
+
+    async def prepare(self, in_caller_loop: bool) -> None:
+        """Client, app details, column mapping and the validation of every row (before any spend)."""
+        self.aclient, self._owns_client = self._async_client(in_caller_loop)
+        self.tracker.rate_wait = self.aclient.governor.waiting_seconds
+        self.app: App = await self.aclient.get_app(self.app_ref)
+        self.cmap: ColumnMap = map_columns(
+            self.app, self.df.columns, self.columns, self.constants, warn=False
+        )
+        rows = (
+            (label, record) for label, record in zip(self.df.index, self.df.to_dict("records"), strict=False)
+        )
+        self.planned, self.problems = plan_rows(self.app, rows, self.cmap, self.aclient.api)
+        self.keys = assign_keys(origin_of(self.aclient.base_url), self.app.id, self.planned)
+
+    def emit_warnings(self) -> None:
+        """Called on the caller's thread so warnings point at the caller and pytest.warns sees them."""
+        if self.cmap.unmatched and self.warn_unmatched:
+            names = ", ".join(p.name for p in self.app.parameters)
+            warnings.warn(
+                f"Column(s) {', '.join(map(repr, self.cmap.unmatched))} match no parameter of "
+                f"{self.app.name!r} and are not sent (they stay in the result). Parameters: {names}. "
+                "Map one with columns={'col': 'Param'} if that was meant.",
+                LaminaWarning,
+                stacklevel=4,
+            )
+        if self.problems and not self.dry_run:
+            raise problems_error(self.problems, self.app, len(self.df))
+
+    async def dry_run_report(self) -> DryRunReport:
+        ledger: dict[str, Any] = {}
+        if self.journal_path and self.journal_path.exists():
+            with Journal(self.journal_path) as j:
+                ledger = j.latest(self.keys)
+        reuse = sum(
+            1
+            for k in self.keys
+            if k in ledger and ledger[k].state == "TERMINAL" and ledger[k].status in ("completed", "failed")
+        )
+        attach = sum(1 for k in self.keys if k in ledger and ledger[k].state in ("SUBMITTED", "SUBMITTING"))
+        to_submit = len(self.planned) - reuse - attach
+        credits, credit_note = None, ""
+        try:
+            est = await self.aclient.estimate(self.app)
+            credits = est.expected
+        except Exception as exc:  # the estimate is advisory: report why it is missing
+            credit_note = f"no credit estimate ({type(exc).__name__}: {str(exc)[:120]})"
+        durations = [a.seconds for a in ledger.values() if a.seconds]
+        per_run = statistics.median(durations) if durations else ASSUMED_RUN_SECONDS
+        requests = 2 * to_submit + attach
+        by_work = math.ceil(to_submit / self.concurrency) * per_run if to_submit else 0.0
+        by_rate = requests / 100 * 60
+        return DryRunReport(
+            app=self.app,
+            cmap=self.cmap,
+            planned=self.planned,
+            problems=self.problems,
+            rows=len(self.df),
+            reuse=reuse,
+            attach=attach,
+            to_submit=to_submit,
+            credits_per_run=credits,
+            credit_note=credit_note,
+            per_run=per_run,
+            per_run_measured=bool(durations),
+            wall_seconds=max(by_work, by_rate),
+            requests=requests,
+            concurrency=self.concurrency,
+        )
+
+    async def execute(self, thumbnails: bool) -> None:
+        self.journal = Journal(self.journal_path) if self.journal_path else None
+        pairs = [
+            (r, k)
+            for r, k in zip(self.planned, self.keys, strict=False)
+            if self.only is None or r.position in self.only
+        ]
+        engine = Engine(
+            self.aclient,
+            self.app,
+            [r for r, _ in pairs],
+            [k for _, k in pairs],
+            journal=self.journal,
+            concurrency=self.concurrency,
+            tracker=self.tracker,
+            force_new=self.only is not None,
+            cancel_in_flight=self.cancel_in_flight,
+            thumbnails=thumbnails,
+        )
+        try:
+            self.report = await engine.run()
+        finally:
+            self.outcomes = engine.outcomes
+        self.report.notes.extend(self.notes)
+
+    async def close(self) -> None:
+        if self.journal is not None:
+            self.journal.close()
+            self.journal = None
+        if self._owns_client and self.aclient is not None:
+            await self.aclient.aclose()
+
+    # -- the result -------------------------------------------------------------------------------
+    def output_columns(self) -> list[dict[str, Any]]:
+        descriptors = [o for o in self.app.outputs if isinstance(o.get("label"), str)]
+        if not descriptors:
+            first = next((o.outputs for o in self.outcomes.values() if o.outputs), [])
+            descriptors = [
+                {"label": o.get("label") or f"Output {i}", "type": o.get("type")} for i, o in enumerate(first)
+            ]
+        taken = {str(c) for c in self.df.columns} | set(STATUS_COLUMNS)
+        cols = []
+        for d in descriptors:
+            name = d["label"] if d["label"] not in taken else f"{d['label']} (output)"
+            n = 2
+            while name in taken:
+                name, n = f"{d['label']} {n}", n + 1
+            taken.add(name)
+            cols.append({"label": d["label"], "column": name, "type": d.get("type") or "image"})
+        return cols
+
+    def frame(self, base: Any = None) -> Any:
+        """The input frame plus one column per output and the lamina_* columns (index and order kept)."""
+        outs = self.output_columns()
+        result = (self.df if base is None else base).copy()
+        n = len(self.df)
+        values = {o["column"]: [None] * n for o in outs}
+        status: list[Any] = ["pending"] * n
+        error: list[Any] = [None] * n
+        run_id: list[Any] = [None] * n
+        seconds: list[Any] = [math.nan] * n
+        for pos, o in self.outcomes.items():
+            status[pos], run_id[pos], seconds[pos] = o.status, o.run_id, o.seconds if o.seconds else math.nan
+            produced = o.outputs or []
+            for i, col in enumerate(outs):
+                same_label = [p for p in produced if p.get("label") == col["label"]]
+                match = produced[i] if len(produced) == len(outs) else (same_label[0] if same_label else None)
+                if match is not None and match.get("status") == "completed":
+                    values[col["column"]][pos] = match.get("value")
+            output_errors = "; ".join(f"{p.get('label')}: {p['error']}" for p in produced if p.get("error"))
+            error[pos] = o.error or (output_errors or None)
+        if base is None:
+            for col, vals in values.items():
+                result[col] = vals
+            result["lamina_status"], result["lamina_error"] = status, error
+            result["lamina_run_id"], result["lamina_seconds"] = run_id, seconds
+        else:  # retry: replace only the retried rows
+            for pos in sorted(self.only or ()):
+                for name, column in [
+                    *values.items(),
+                    *zip(STATUS_COLUMNS, (status, error, run_id, seconds), strict=True),
+                ]:
+                    result.iloc[pos, result.columns.get_loc(name)] = column[pos]
+        token = uuid.uuid4().hex
+        if self.user_client is not None:
+            CLIENTS[token] = self.user_client
+        result.attrs["lamina"] = {
+            "app_id": self.app.id,
+            "app_name": self.app.name,
+            "columns": dict(self.cmap.columns),
+            "constants": dict(self.cmap.constants),
+            "input_columns": [c for c in self.df.columns],
+            "outputs": outs,
+            "journal": os.fspath(self.journal_path) if self.journal_path else None,
+            "concurrency": self.concurrency,
+            "report": self.report.as_dict(),
+            "summary": self.report.summary(),
+            "client_token": token,
+        }
+        return result

@@ -1,0 +1,258 @@
+"""The durable run ledger: what a DataFrame fan-out submitted, so that a rerun never pays twice.
+
+One SQLite file (WAL, mode 0600, default `.lamina/runs.sqlite` beside the notebook) holds one record
+per row attempt. Each transition is its own committed transaction:
+
+    PENDING → SUBMITTING (t0, committed BEFORE the POST leaves) → SUBMITTED (run_id, the moment the
+    202 arrives) → TERMINAL (completed / failed / cancelled / error, with outputs) or UNKNOWN
+
+A rerun (same cell, after an interrupt, a kernel restart or a kill) reuses TERMINAL rows, re-attaches
+to SUBMITTED runs and reconciles SUBMITTING rows through the run list before anything is submitted.
+Rows are keyed by server origin, app, normalised inputs and index label (plus an ordinal for
+repeated labels), so two identical rows are two rows. The API key is never written here.
+
+A batch is claimed with an OS file lock (released by the OS even when the process is SIGKILLed), so
+a second process on the same batch gets BatchInUseError instead of paying for the same rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..core.errors import LaminaError
+from .filelock import BatchLock
+
+DEFAULT_PATH = Path(".lamina") / "runs.sqlite"
+SCHEMA_VERSION = "1"
+BUSY_SECONDS = 10.0  # how long opening waits for another process that holds the ledger's write lock
+PENDING, SUBMITTING, SUBMITTED = "PENDING", "SUBMITTING", "SUBMITTED"
+TERMINAL, UNKNOWN = "TERMINAL", "UNKNOWN"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS attempts (
+    row_key TEXT NOT NULL, attempt INTEGER NOT NULL, batch_id TEXT NOT NULL, origin TEXT NOT NULL,
+    app_id TEXT NOT NULL, index_label TEXT, fingerprint TEXT NOT NULL, inputs TEXT NOT NULL,
+    state TEXT NOT NULL, t0 REAL, run_id TEXT, status TEXT, outputs TEXT, error TEXT, seconds REAL,
+    updated REAL NOT NULL, PRIMARY KEY (row_key, attempt));
+CREATE INDEX IF NOT EXISTS attempts_run ON attempts (run_id);
+"""
+
+
+class JournalError(LaminaError):
+    """The run ledger cannot be used (corrupt, unreadable); the message names the file."""
+
+
+class BatchInUseError(JournalError):
+    """Another process (or another cell still running) is working on the same batch."""
+
+
+def canonical(inputs: Any) -> str:
+    return json.dumps(inputs, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False)
+
+
+def fingerprint(app_id: str, inputs: Any) -> str:
+    return hashlib.sha256(f"{app_id}\n{canonical(inputs)}".encode()).hexdigest()
+
+
+def row_key(origin: str, app_id: str, inputs: Any, index_label: Any, ordinal: int) -> str:
+    """Identity of one row: server, app, inputs, index label and which repeat of that label it is."""
+    text = f"{origin}\n{fingerprint(app_id, inputs)}\n{index_label!r}\n{ordinal}"
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class Attempt:
+    row_key: str
+    attempt: int
+    state: str
+    t0: float | None
+    run_id: str | None
+    status: str | None
+    outputs: list[dict[str, Any]] | None
+    error: str | None
+    seconds: float | None
+
+    @classmethod
+    def from_row(cls, r: sqlite3.Row) -> Attempt:
+        return cls(r["row_key"], r["attempt"], r["state"], r["t0"], r["run_id"], r["status"],
+                   json.loads(r["outputs"]) if r["outputs"] else None, r["error"], r["seconds"])
+
+
+class Journal:
+    """One open ledger file. Use from one thread at a time (the fan-out's event loop)."""
+
+    def __init__(self, path: str | os.PathLike[str] = DEFAULT_PATH) -> None:
+        self.path = Path(path).absolute()
+        self._locks: dict[str, BatchLock] = {}
+        try:
+            self._conn = self._open_when_free()
+        except sqlite3.DatabaseError as exc:
+            raise JournalError(
+                f"The run ledger {self.path} is unreadable or corrupt ({exc}). It records which runs were "
+                f"already paid for, so it was not reset. Move it aside (mv '{self.path}' '{self.path}.bad') "
+                "to start a fresh ledger, pass journal='another.sqlite', or journal=False to run "
+                "without one.") from None
+
+    def _open_when_free(self) -> sqlite3.Connection:
+        """Another process opening or writing the same ledger (switching a new file to WAL takes an
+        exclusive lock that SQLite's busy timeout does not wait for) is "busy", not "corrupt"."""
+        start = time.monotonic()
+        while True:
+            try:
+                return self._open()
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                waited = time.monotonic() - start
+                if waited > BUSY_SECONDS:
+                    raise JournalError(
+                        f"The run ledger {self.path} stayed locked by another process for {waited:.0f} s "
+                        f"({exc}). Wait for it, or pass journal='another.sqlite'.") from None
+                time.sleep(0.05)
+
+    def _lock_dir(self) -> Path:
+        return self.path.parent / (self.path.name + ".locks")
+
+    def _refuse_emptied(self) -> None:
+        """SQLite opens a 0-byte file as a new, empty ledger. When batches have used this one (it has
+        a lock folder or a write-ahead log), 0 bytes means it was truncated: starting afresh would
+        pay for every recorded row again."""
+        wal = Path(f"{self.path}-wal")
+        try:
+            emptied = self.path.stat().st_size == 0
+        except FileNotFoundError:
+            return
+        if emptied and (self._lock_dir().is_dir() or (wal.exists() and wal.stat().st_size > 0)):
+            raise sqlite3.DatabaseError("the file is empty (0 bytes) although batches were recorded in it: "
+                                        "it was truncated")
+
+    def _open(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._refuse_emptied()
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)  # created 0600; -wal/-shm inherit it
+        os.close(fd)
+        if os.name != "nt":
+            os.chmod(self.path, 0o600)
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10.0)
+        conn.row_factory = sqlite3.Row
+        try:
+            if conn.execute("PRAGMA journal_mode=WAL").fetchone()[0].lower() != "wal":
+                raise sqlite3.DatabaseError("could not switch to WAL mode")
+            conn.execute("PRAGMA synchronous=FULL")  # a committed SUBMITTING must survive a crash
+            check = conn.execute("PRAGMA quick_check").fetchone()[0]
+            if check != "ok":
+                raise sqlite3.DatabaseError(f"integrity check: {check}")
+            conn.executescript(_SCHEMA)
+            conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+            version = conn.execute("SELECT v FROM meta WHERE k='schema'").fetchone()[0]
+            if version != SCHEMA_VERSION:
+                raise sqlite3.DatabaseError(f"schema version {version}, this version reads {SCHEMA_VERSION}")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    # -- batches ---------------------------------------------------------------------------------
+    def claim(self, batch_id: str) -> None:
+        """Lock a batch for this fan-out; BatchInUseError when someone else holds it."""
+        lock = BatchLock(self._lock_dir() / f"{batch_id}.lock")
+        if not lock.acquire():
+            raise BatchInUseError(
+                f"Batch {batch_id} in the run ledger {self.path} is in use by another process or a cell "
+                "that is still running. Wait for it to finish (or stop it) and run again; re-running "
+                "then reuses its results. To run an independent copy, pass journal='another.sqlite'.")
+        self._locks[batch_id] = lock
+
+    def release(self, batch_id: str) -> None:
+        lock = self._locks.pop(batch_id, None)
+        if lock is not None:
+            lock.release()
+
+    # -- reads -----------------------------------------------------------------------------------
+    def latest(self, row_keys: list[str]) -> dict[str, Attempt]:
+        """The most recent attempt of each row key that has one."""
+        found: dict[str, Attempt] = {}
+        for start in range(0, len(row_keys), 500):
+            chunk = row_keys[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._conn.execute(
+                f"SELECT a.* FROM attempts a JOIN (SELECT row_key, MAX(attempt) m FROM attempts "
+                f"WHERE row_key IN ({marks}) GROUP BY row_key) l ON a.row_key=l.row_key AND a.attempt=l.m",
+                chunk).fetchall()
+            found.update((r["row_key"], Attempt.from_row(r)) for r in rows)
+        return found
+
+    def known_run_ids(self) -> set[str]:
+        return {r[0] for r in self._conn.execute("SELECT run_id FROM attempts WHERE run_id IS NOT NULL")}
+
+    def states(self, batch_id: str | None = None) -> dict[str, int]:
+        """Counts of the latest attempts by state (for reports and tests)."""
+        where, args = ("WHERE batch_id=?", (batch_id,)) if batch_id else ("", ())
+        rows = self._conn.execute(
+            f"SELECT state, COUNT(*) FROM attempts a WHERE attempt=(SELECT MAX(attempt) FROM attempts b "
+            f"WHERE b.row_key=a.row_key) {where.replace('WHERE', 'AND')} GROUP BY state", args).fetchall()
+        return {r[0]: r[1] for r in rows}
+
+    # -- transitions (one committed transaction each) ----------------------------------------------
+    def _write(self, sql: str, args: tuple[Any, ...] | list[tuple[Any, ...]], many: bool = False) -> int:
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+            cur = self._conn.executemany(sql, args) if many else self._conn.execute(sql, args)
+            self._conn.execute("COMMIT")
+            return cur.rowcount
+        except sqlite3.DatabaseError as exc:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            raise JournalError(f"Could not write the run ledger {self.path} ({exc}). Check the disk and "
+                               "the file's permissions, then run again: finished rows are kept.") from None
+
+    def add_pending(self, rows: list[tuple[str, int, str, str, str, str, str, str]]) -> None:
+        """New attempts: (row_key, attempt, batch_id, origin, app_id, index_label, fingerprint, inputs)."""
+        now = time.time()
+        self._write("INSERT INTO attempts (row_key, attempt, batch_id, origin, app_id, index_label, "
+                    "fingerprint, inputs, state, updated) VALUES (?,?,?,?,?,?,?,?,'PENDING',?)",
+                    [(*r, now) for r in rows], many=True)
+
+    def submitting(self, key: str, attempt: int, t0: float) -> bool:
+        """PENDING → SUBMITTING; False when the row was not PENDING (someone else took it)."""
+        return self._write("UPDATE attempts SET state='SUBMITTING', t0=?, updated=? WHERE row_key=? AND "
+                           "attempt=? AND state='PENDING'", (t0, time.time(), key, attempt)) == 1
+
+    def submitted(self, key: str, attempt: int, run_id: str) -> None:
+        self._write("UPDATE attempts SET state='SUBMITTED', run_id=?, status='queued', updated=? WHERE "
+                    "row_key=? AND attempt=?", (run_id, time.time(), key, attempt))
+
+    def back_to_pending(self, key: str, attempt: int) -> None:
+        """After the run list proved that an interrupted POST created nothing."""
+        self._write("UPDATE attempts SET state='PENDING', t0=NULL, updated=? WHERE row_key=? AND attempt=?",
+                    (time.time(), key, attempt))
+
+    def terminal(self, key: str, attempt: int, status: str, outputs: list[dict[str, Any]] | None,
+                 error: str | None, seconds: float | None, run_id: str | None = None) -> None:
+        self._write("UPDATE attempts SET state='TERMINAL', status=?, outputs=?, error=?, seconds=?, "
+                    "run_id=COALESCE(?, run_id), updated=? WHERE row_key=? AND attempt=?",
+                    (status, json.dumps(outputs) if outputs is not None else None, error, seconds, run_id,
+                     time.time(), key, attempt))
+
+    def unknown(self, key: str, attempt: int, error: str) -> None:
+        self._write("UPDATE attempts SET state='UNKNOWN', status='unknown', error=?, updated=? WHERE "
+                    "row_key=? AND attempt=?", (error, time.time(), key, attempt))
+
+    def close(self) -> None:
+        for batch_id in list(self._locks):
+            self.release(batch_id)
+        self._conn.close()
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

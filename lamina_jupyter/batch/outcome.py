@@ -1,0 +1,104 @@
+"""What a fan-out row ended as, the batch report, and the helpers that key and describe rows."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..core.models import Run
+from .ledger import fingerprint, row_key
+
+
+@dataclass
+class Outcome:
+    status: str  # completed failed cancelled error unknown pending queued running
+    run_id: str | None = None
+    outputs: list[dict[str, Any]] | None = None
+    error: str | None = None
+    seconds: float | None = None
+
+
+@dataclass
+class Report:
+    reused: int = 0
+    reattached: int = 0
+    reconciled: int = 0
+    submitted: int = 0
+    unknown: int = 0
+    interrupted: bool = False
+    in_flight: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            k: getattr(self, k)
+            for k in (
+                "reused",
+                "reattached",
+                "reconciled",
+                "submitted",
+                "unknown",
+                "interrupted",
+                "in_flight",
+            )
+        }
+
+    def summary(self) -> str:
+        text = (
+            f"{self.submitted} newly submitted, {self.reused} reused from the ledger, {self.reattached} "
+            f"re-attached, {self.reconciled} reconciled"
+        )
+        if self.unknown:
+            text += f", {self.unknown} UNKNOWN (could not tell whether they started; see lamina_error)"
+        if self.interrupted:
+            text += (
+                f"; INTERRUPTED with {self.in_flight} run(s) in flight (kept in the ledger: run the "
+                "same call again to re-attach)"
+            )
+        return text
+
+
+def origin_of(base_url: str) -> str:
+    parts = urlsplit(base_url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def assign_keys(origin: str, app_id: str, planned: list[Any]) -> list[str]:
+    """Row keys for the whole frame (repeat labels with equal inputs get ordinals 0, 1, ...)."""
+    seen: dict[tuple[str, str], int] = {}
+    keys = []
+    for row in planned:
+        fp = fingerprint(app_id, row.payload)
+        ordinal = seen.get((repr(row.label), fp), 0)
+        seen[(repr(row.label), fp)] = ordinal + 1
+        keys.append(row_key(origin, app_id, row.payload, row.label, ordinal))
+    return keys
+
+
+def outputs_of(run: Run) -> list[dict[str, Any]]:
+    return [
+        {
+            "label": o.label,
+            "value": o.value,
+            "status": o.status,
+            "error": o.error,
+            "type": o.type,
+            "mime_type": o.mime_type,
+        }
+        for o in run.outputs
+    ]
+
+
+def run_seconds(run: Run, t0: float | None) -> float | None:
+    if run.created_at and run.completed_at:
+        return round((run.completed_at - run.created_at).total_seconds(), 3)
+    return round(time.time() - t0, 3) if t0 else None
+
+
+def iso(epoch: float) -> str:
+    return (
+        datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    )

@@ -1,0 +1,202 @@
+"""One aggregate progress display for a DataFrame fan-out.
+
+The fan-out's event loop updates a thread-safe `Tracker`; the kernel thread renders it (an
+ipywidgets HTML widget in a kernel, a text line elsewhere), so only the kernel thread touches
+widgets. States: waiting (not sent yet: held by the concurrency cap or the rate limit), queued and
+running (live, from each run's event stream), completed, failed (failed, cancelled, unknown or
+rejected).
+"""
+
+from __future__ import annotations
+
+import html
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+STATES = ("waiting", "queued", "running", "completed", "failed")
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+class Tracker:
+    """Counts per state, ETA and recent thumbnails; written by the loop, read by the renderer."""
+
+    def __init__(self, total: int, rate_wait: Callable[[], float] = lambda: 0.0, thumbs: int = 8) -> None:
+        self._lock = threading.Lock()
+        self.total = total
+        self.state: dict[int, str] = {}
+        self.rate_wait = rate_wait
+        self.t0 = time.monotonic()
+        self.finished_at: deque[float] = deque(maxlen=50)
+        self.thumbnails: deque[tuple[str, str]] = deque(maxlen=thumbs)
+        self.notes: list[str] = []
+        self.done = False
+
+    def set(self, position: int, state: str) -> None:
+        bucket = (
+            state
+            if state in STATES
+            else ("failed" if state in ("cancelled", "unknown", "error") else "running")
+        )
+        with self._lock:
+            previous = self.state.get(position)
+            self.state[position] = bucket
+            if bucket in ("completed", "failed") and previous not in ("completed", "failed"):
+                self.finished_at.append(time.monotonic())
+
+    def add_thumbnail(self, caption: str, data_uri: str) -> None:
+        with self._lock:
+            self.thumbnails.append((caption, data_uri))
+
+    def note(self, text: str) -> None:
+        with self._lock:
+            self.notes.append(text)
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            counts = dict.fromkeys(STATES, 0)
+            for bucket in self.state.values():
+                counts[bucket] += 1
+            counts["waiting"] += self.total - len(self.state)
+            finished = list(self.finished_at)
+            thumbs = list(self.thumbnails)
+            notes = list(self.notes)
+        left = counts["waiting"] + counts["queued"] + counts["running"]
+        eta = None
+        if left and len(finished) >= 2 and finished[-1] > finished[0]:
+            rate = (len(finished) - 1) / (finished[-1] - finished[0])
+            eta = left / rate
+        return {
+            "counts": counts,
+            "done": counts["completed"] + counts["failed"],
+            "total": self.total,
+            "eta": eta,
+            "elapsed": time.monotonic() - self.t0,
+            "rate_wait": self.rate_wait(),
+            "thumbnails": thumbs,
+            "notes": notes,
+        }
+
+
+def render_text(s: dict[str, Any]) -> str:
+    c = s["counts"]
+    parts = [
+        f"lamina: {s['done']}/{s['total']} done",
+        f"completed {c['completed']}",
+        f"failed {c['failed']}",
+        f"running {c['running']}",
+        f"queued {c['queued']}",
+        f"waiting {c['waiting']}",
+        f"elapsed {_duration(s['elapsed'])}",
+    ]
+    if s["eta"] is not None:
+        parts.append(f"ETA {_duration(s['eta'])}")
+    if s["rate_wait"] >= 0.5:
+        parts.append(f"waiting {s['rate_wait']:.0f} s for the rate limit")
+    return " | ".join(parts)
+
+
+def render_html(s: dict[str, Any]) -> str:
+    pct = 100 * s["done"] / s["total"] if s["total"] else 100
+    c = s["counts"]
+    failed_pct = 100 * c["failed"] / s["total"] if s["total"] else 0
+    bar = (
+        f"<div style='background:#eee;height:8px;width:100%;max-width:480px;border-radius:4px'>"
+        f"<div style='background:#3b82f6;height:8px;width:{pct - failed_pct:.1f}%;float:left'></div>"
+        f"<div style='background:#ef4444;height:8px;width:{failed_pct:.1f}%;float:left'></div></div>"
+    )
+    thumbs = "".join(
+        f"<img src='{html.escape(uri, quote=True)}' title='{html.escape(cap, quote=True)}' "
+        "style='height:64px;margin:2px;border-radius:3px'>"
+        for cap, uri in s["thumbnails"]
+        if uri.startswith("data:image/")
+    )
+    notes = "".join(f"<div>{html.escape(n)}</div>" for n in s["notes"])
+    return (
+        f"<div style='font-family:sans-serif;font-size:13px'>{bar}"
+        f"<div style='margin-top:4px'>{html.escape(render_text(s))}</div>{notes}<div>{thumbs}</div></div>"
+    )
+
+
+class _View:
+    wants_thumbnails = False
+
+    def update(self, final: bool = False) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class NullView(_View):
+    def __init__(self, tracker: Tracker) -> None:
+        self.tracker = tracker
+
+    def update(self, final: bool = False) -> None:
+        return None
+
+
+class TextView(_View):
+    """A rewritten line on a terminal; a line every `every` seconds (and at the end) otherwise."""
+
+    def __init__(self, tracker: Tracker, stream: Any = None, every: float = 10.0) -> None:
+        self.tracker, self.stream, self.every = tracker, stream or sys.stderr, every
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.last: float | None = None  # never 0.0: the monotonic clock starts near 0 after a boot
+
+    def update(self, final: bool = False) -> None:
+        now = time.monotonic()
+        if not final and not self.tty and self.last is not None and now - self.last < self.every:
+            return
+        self.last = now
+        line = render_text(self.tracker.snapshot())
+        if self.tty:
+            self.stream.write("\r" + line.ljust(120)[:160] + ("\n" if final else ""))
+        else:
+            self.stream.write(line + "\n")
+        if final:
+            for note in self.tracker.snapshot()["notes"]:
+                self.stream.write(f"lamina: {note}\n")
+        self.stream.flush()
+
+
+class WidgetView(_View):
+    """An ipywidgets HTML widget, displayed once and updated in place (kernel thread only)."""
+
+    wants_thumbnails = True
+
+    def __init__(self, tracker: Tracker) -> None:
+        import ipywidgets
+        from IPython.display import display
+
+        self.tracker = tracker
+        self.widget = ipywidgets.HTML(value=render_html(tracker.snapshot()))
+        display(self.widget)
+
+    def update(self, final: bool = False) -> None:
+        self.widget.value = render_html(self.tracker.snapshot())
+
+
+def in_kernel() -> bool:
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None  # type: ignore[attr-defined]
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def make_view(tracker: Tracker, enabled: bool) -> _View:
+    if not enabled:
+        return NullView(tracker)
+    if in_kernel():
+        try:
+            return WidgetView(tracker)
+        except ImportError:
+            pass
+    return TextView(tracker)

@@ -1,0 +1,1 @@
+"""The client: the standard library and httpx only. Knows nothing of notebooks, widgets or pandas."""

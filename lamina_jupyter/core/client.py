@@ -1,0 +1,321 @@
+"""Client and AsyncClient: own an httpx client and drive the sans-IO flows.
+
+The two drivers (`_steps` / `_asteps`) are the only duplicated code: send or sleep, feed the result
+back, hand emitted run states to callbacks or iterators. Public methods are one-liners over the
+flows in flows / watch, with identical names and signatures on both clients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from . import flows, watch
+from .config import Settings, resolve_settings
+from .models import App, Estimate, Run
+from .protocol import CloseStream, Context, Emit, NextLine, OpenStream, Sleep
+from .ratelimit import RateGovernor, governor_for
+from .redact import Secret
+
+OnUpdate = Callable[[Run], Any]
+
+
+class _BearerAuth(httpx.Auth):
+    """Adds `Authorization: Bearer` to requests for the Lamina server only (never to media or upload
+    hosts). The key is unwrapped here and nowhere else."""
+
+    def __init__(self, secret: Secret, ctx: Context) -> None:
+        self._secret = secret
+        self._ctx = ctx
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        if self._ctx.same_origin(request):
+            request.headers["Authorization"] = "Bearer " + self._secret.reveal()
+        yield request
+
+
+class _Base:
+    """Settings, context and repr shared by both clients (no I/O here)."""
+
+    def __init__(self, api_key: str | Secret | None = None, base_url: str | None = None, api: str = "v1",
+                 timeout: float | httpx.Timeout | None = None, max_retries: int = 2, *,
+                 governor: RateGovernor | None = None, wait_strategy: str = "auto",
+                 interactive: bool = True) -> None:
+        api_key = Secret(api_key) if isinstance(api_key, str) else api_key  # never a bare str in a frame
+        if wait_strategy not in ("auto", "wait", "stream", "poll"):
+            raise ValueError(f"wait_strategy must be auto, wait, stream or poll, not {wait_strategy!r}")
+        self.settings: Settings = resolve_settings(api_key, base_url, api, timeout, max_retries)
+        self._ctx = Context(base_url=self.settings.base_url, api=api, timeout=self.settings.timeout,
+                            max_retries=max_retries,
+                            governor=governor or governor_for(self.settings.base_url),
+                            strategy=wait_strategy, interactive=interactive)
+        self._auth = _BearerAuth(self.settings.api_key, self._ctx)
+
+    @property
+    def base_url(self) -> str:
+        return self.settings.base_url
+
+    @property
+    def api(self) -> str:
+        return self.settings.api
+
+    @property
+    def governor(self) -> RateGovernor:
+        """The process-wide rate governor for this server (shared with every other client)."""
+        return self._ctx.governor
+
+    def __repr__(self) -> str:
+        settings = getattr(self, "settings", None)  # a traceback may repr a half-built client
+        if settings is None:
+            return f"<{type(self).__name__} (not configured)>"
+        return (f"<{type(self).__name__} base_url={settings.base_url!r} api={settings.api!r} "
+                f"api_key={settings.api_key.masked!r}>")
+
+
+class Client(_Base):
+    """Blocking client. Use as a context manager, or call close().
+
+    wait_strategy: how wait() follows a v1 run: "auto" (SSE when on_update is given, else /wait),
+    "wait", "stream" or "poll" (legacy always polls). interactive=False (batches): a retry hint over
+    120 s pauses the shared rate governor and waits instead of raising RateLimitError."""
+
+    def __init__(self, api_key: str | Secret | None = None, base_url: str | None = None, api: str = "v1",
+                 timeout: float | httpx.Timeout | None = None, max_retries: int = 2, *,
+                 governor: RateGovernor | None = None, wait_strategy: str = "auto", interactive: bool = True,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        api_key = Secret(api_key) if isinstance(api_key, str) else api_key
+        super().__init__(api_key, base_url, api, timeout, max_retries, governor=governor,
+                         wait_strategy=wait_strategy, interactive=interactive)
+        self._http = httpx.Client(auth=self._auth, timeout=self.settings.timeout, transport=transport)
+
+    def _steps(self, flow: Generator[Any, Any, Any], box: list[Any]) -> Iterator[Any]:
+        """The sync driver: performs each step, yields emitted values, puts the result in box."""
+        value: Any = None
+        stream: httpx.Response | None = None
+        lines: Iterator[str] | None = None
+        try:
+            while True:
+                try:
+                    step = flow.send(value)
+                except StopIteration as stop:
+                    box.append(stop.value)
+                    return
+                value = None
+                if isinstance(step, httpx.Request):
+                    try:
+                        value = self._http.send(step)
+                    except httpx.TransportError as exc:
+                        value = exc
+                elif isinstance(step, Sleep):
+                    time.sleep(step.seconds)
+                elif isinstance(step, Emit):
+                    yield step.value
+                elif isinstance(step, OpenStream):
+                    try:
+                        stream = self._http.send(step.request, stream=True)
+                        if stream.status_code != 200:
+                            stream.read()
+                        lines, value = stream.iter_lines(), stream
+                    except httpx.TransportError as exc:
+                        value = exc
+                elif isinstance(step, NextLine):
+                    try:
+                        value = next(lines, None) if lines is not None else None
+                    except httpx.TransportError as exc:
+                        value = exc
+                elif isinstance(step, CloseStream) and stream is not None:
+                    stream.close()
+                    stream = lines = None
+        finally:
+            if stream is not None:
+                stream.close()
+            flow.close()
+
+    def _call(self, flow: Generator[Any, Any, Any], on_update: OnUpdate | None = None) -> Any:
+        box: list[Any] = []
+        for item in self._steps(flow, box):
+            if on_update is not None:
+                on_update(item)
+        return box[0]
+
+    def list_apps(self, search: str | None = None, limit: int | None = None) -> list[App]:
+        return self._call(flows.list_apps(self._ctx, search, limit))
+
+    def get_app(self, app: App | str) -> App:
+        return self._call(flows.get_app(self._ctx, app))
+
+    def start(self, app: App | str, inputs: Mapping[str, Any] | None = None, *, webhook: str | None = None,
+              outputs: Sequence[str] | None = None) -> Run:
+        return self._call(flows.start(self._ctx, app, inputs, webhook, outputs))
+
+    def get_run(self, run: Run | str) -> Run:
+        return self._call(flows.get_run(self._ctx, run))
+
+    def wait(self, run: Run | str, *, timeout: float | None = None, on_update: OnUpdate | None = None) -> Run:
+        flow = watch.watch(self._ctx, run, timeout=timeout, live=on_update is not None)
+        return self._call(flow, on_update)
+
+    def stream(self, run: Run | str, *, timeout: float | None = None) -> Iterator[Run]:
+        return self._steps(watch.watch(self._ctx, run, timeout=timeout, live=True), [])
+
+    def run(self, app: App | str, inputs: Mapping[str, Any] | None = None, *, webhook: str | None = None,
+            outputs: Sequence[str] | None = None, timeout: float | None = None,
+            on_update: OnUpdate | None = None, raise_on_failure: bool = True) -> Run:
+        flow = watch.run_to_end(self._ctx, app, inputs, webhook=webhook, outputs=outputs, timeout=timeout,
+                                 live=on_update is not None, raise_on_failure=raise_on_failure)
+        return self._call(flow, on_update)
+
+    def cancel(self, run: Run | str) -> Run:
+        return self._call(flows.cancel(self._ctx, run))
+
+    def list_runs(self, status: str | None = None, app: App | str | None = None,
+                  since: datetime | str | None = None, limit: int | None = None,
+                  offset: int | None = None) -> list[Run]:
+        return self._call(flows.list_runs(self._ctx, status, app, since, limit, offset))
+
+    def upload(self, data: Any, *, filename: str | None = None, media_type: str | None = None) -> str:
+        return self._call(flows.upload(self._ctx, data, filename, media_type))
+
+    def estimate(self, app: App | str, inputs: Mapping[str, Any] | None = None) -> Estimate:
+        return self._call(flows.estimate(self._ctx, app, inputs))
+
+    def signing_key(self) -> dict[str, Any]:
+        return self._call(flows.signing_key(self._ctx))
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncClient(_Base):
+    """asyncio client with the same methods as Client; `stream()` is an async iterator."""
+
+    def __init__(self, api_key: str | Secret | None = None, base_url: str | None = None, api: str = "v1",
+                 timeout: float | httpx.Timeout | None = None, max_retries: int = 2, *,
+                 governor: RateGovernor | None = None, wait_strategy: str = "auto", interactive: bool = True,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        api_key = Secret(api_key) if isinstance(api_key, str) else api_key
+        super().__init__(api_key, base_url, api, timeout, max_retries, governor=governor,
+                         wait_strategy=wait_strategy, interactive=interactive)
+        self._http = httpx.AsyncClient(auth=self._auth, timeout=self.settings.timeout, transport=transport)
+
+    async def _steps(self, flow: Generator[Any, Any, Any], box: list[Any]) -> AsyncIterator[Any]:
+        """The async driver: the same loop as Client._steps with awaits."""
+        value: Any = None
+        stream: httpx.Response | None = None
+        lines: AsyncIterator[str] | None = None
+        try:
+            while True:
+                try:
+                    step = flow.send(value)
+                except StopIteration as stop:
+                    box.append(stop.value)
+                    return
+                value = None
+                if isinstance(step, httpx.Request):
+                    try:
+                        value = await self._http.send(step)
+                    except httpx.TransportError as exc:
+                        value = exc
+                elif isinstance(step, Sleep):
+                    await asyncio.sleep(step.seconds)
+                elif isinstance(step, Emit):
+                    yield step.value
+                elif isinstance(step, OpenStream):
+                    try:
+                        stream = await self._http.send(step.request, stream=True)
+                        if stream.status_code != 200:
+                            await stream.aread()
+                        lines, value = stream.aiter_lines(), stream
+                    except httpx.TransportError as exc:
+                        value = exc
+                elif isinstance(step, NextLine):
+                    try:
+                        value = await anext(lines, None) if lines is not None else None
+                    except httpx.TransportError as exc:
+                        value = exc
+                elif isinstance(step, CloseStream) and stream is not None:
+                    await stream.aclose()
+                    stream = lines = None
+        finally:
+            if stream is not None:
+                await stream.aclose()
+            flow.close()
+
+    async def _call(self, flow: Generator[Any, Any, Any], on_update: OnUpdate | None = None) -> Any:
+        box: list[Any] = []
+        async for item in self._steps(flow, box):
+            if on_update is not None:
+                result = on_update(item)
+                if inspect.isawaitable(result):
+                    await result
+        return box[0]
+
+    async def list_apps(self, search: str | None = None, limit: int | None = None) -> list[App]:
+        return await self._call(flows.list_apps(self._ctx, search, limit))
+
+    async def get_app(self, app: App | str) -> App:
+        return await self._call(flows.get_app(self._ctx, app))
+
+    async def start(self, app: App | str, inputs: Mapping[str, Any] | None = None, *,
+                    webhook: str | None = None, outputs: Sequence[str] | None = None) -> Run:
+        return await self._call(flows.start(self._ctx, app, inputs, webhook, outputs))
+
+    async def get_run(self, run: Run | str) -> Run:
+        return await self._call(flows.get_run(self._ctx, run))
+
+    async def wait(self, run: Run | str, *, timeout: float | None = None,
+                   on_update: OnUpdate | None = None) -> Run:
+        flow = watch.watch(self._ctx, run, timeout=timeout, live=on_update is not None)
+        return await self._call(flow, on_update)
+
+    def stream(self, run: Run | str, *, timeout: float | None = None) -> AsyncIterator[Run]:
+        return self._steps(watch.watch(self._ctx, run, timeout=timeout, live=True), [])
+
+    async def run(self, app: App | str, inputs: Mapping[str, Any] | None = None, *,
+                  webhook: str | None = None, outputs: Sequence[str] | None = None,
+                  timeout: float | None = None, on_update: OnUpdate | None = None,
+                  raise_on_failure: bool = True) -> Run:
+        flow = watch.run_to_end(self._ctx, app, inputs, webhook=webhook, outputs=outputs, timeout=timeout,
+                                 live=on_update is not None, raise_on_failure=raise_on_failure)
+        return await self._call(flow, on_update)
+
+    async def cancel(self, run: Run | str) -> Run:
+        return await self._call(flows.cancel(self._ctx, run))
+
+    async def list_runs(self, status: str | None = None, app: App | str | None = None,
+                        since: datetime | str | None = None, limit: int | None = None,
+                        offset: int | None = None) -> list[Run]:
+        return await self._call(flows.list_runs(self._ctx, status, app, since, limit, offset))
+
+    async def upload(self, data: Any, *, filename: str | None = None, media_type: str | None = None) -> str:
+        return await self._call(flows.upload(self._ctx, data, filename, media_type))
+
+    async def estimate(self, app: App | str, inputs: Mapping[str, Any] | None = None) -> Estimate:
+        return await self._call(flows.estimate(self._ctx, app, inputs))
+
+    async def signing_key(self) -> dict[str, Any]:
+        return await self._call(flows.signing_key(self._ctx))
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

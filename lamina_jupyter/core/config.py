@@ -1,0 +1,160 @@
+"""Settings and where they come from.
+
+Key: argument → LAMINA_API_KEY → `.env` in the working directory → ~/.lamina/config.json (the file
+the official Lamina CLI writes). Base URL: the same chain with LAMINA_BASE_URL / `baseUrl`, then
+https://app.uselamina.ai. The key is wrapped in a `Secret` as soon as it is read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from .errors import KEYS_URL, ConfigurationError, LaminaWarning
+from .redact import Secret
+
+DEFAULT_BASE_URL = "https://app.uselamina.ai"
+FAMILIES = ("v1", "legacy")
+DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=30.0, write=30.0, pool=10.0)
+DEFAULT_MAX_RETRIES = 2
+
+
+@dataclass(frozen=True)
+class Settings:
+    api_key: Secret
+    base_url: str
+    api: str = "v1"
+    timeout: httpx.Timeout = field(default_factory=lambda: DEFAULT_TIMEOUT)
+    max_retries: int = DEFAULT_MAX_RETRIES
+    key_source: str = "argument"
+
+    def __repr__(self) -> str:
+        return f"Settings(base_url={self.base_url!r}, api={self.api!r}, api_key={self.api_key.masked!r})"
+
+
+def read_dotenv(path: Path, name: str) -> str | None:
+    """One value from a minimal .env file: KEY=VALUE lines, optional `export`, quotes, # comments.
+    Only the wanted value is returned, so no dict of secrets sits in a frame a traceback may print."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    for line in lines:
+        key, sep, value = line.strip().removeprefix("export ").partition("=")
+        if not sep or key.strip() != name:
+            continue
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            return value[1:-1]
+        return value.split(" #", 1)[0].rstrip()
+    return None
+
+
+def config_path() -> Path:
+    return Path.home() / ".lamina" / "config.json"
+
+
+def read_stored(name: str, path: Path | None = None) -> str | None:
+    """One field of the CLI's credentials block (version 1, kind apikey|oauth), or None.
+    Warns first, before reading, when group or other users can read the file."""
+    path = path or config_path()
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        warnings.warn(f"{path} is readable by other users (mode {stat.S_IMODE(mode):04o}); it holds your "
+                      f"Lamina API key. Run: chmod 600 {path}", LaminaWarning, stacklevel=4)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return None
+    creds = data.get("credentials") if isinstance(data, dict) and data.get("version") == 1 else None
+    if not isinstance(creds, dict) or creds.get("kind") not in ("apikey", "oauth"):
+        return None
+    value = creds.get(name)
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def discover(env_name: str, stored_name: str) -> tuple[str | None, str]:
+    """(value, where it came from) along environment → .env → ~/.lamina/config.json."""
+    if os.environ.get(env_name, "").strip():
+        return os.environ[env_name], env_name
+    value = read_dotenv(Path.cwd() / ".env", env_name)
+    if value:
+        return value, ".env"
+    value = read_stored(stored_name)
+    return (value, str(config_path())) if value else (None, "")
+
+
+def missing_key_message() -> str:
+    return ("No Lamina API key found. Set one of:\n"
+            "  - Client(api_key='lma_...')\n"
+            "  - the LAMINA_API_KEY environment variable\n"
+            "  - a LAMINA_API_KEY=lma_... line in a .env file in the working directory\n"
+            "  - ~/.lamina/config.json (written by `lamina login` of the Lamina CLI)\n"
+            f"Create a key at {KEYS_URL}. No key yet? Try the local demo: "
+            "run `%lamina demo` in a notebook, or start `python -m lamina_jupyter.emulator`.")
+
+
+def check_key_shape(secret: Secret) -> None:
+    """Refuse keys of the other Lamina (Lamina Labs), warn about other odd shapes; never echo the key."""
+    prefix = secret.reveal()[:7]
+    if prefix.startswith("lamina_"):
+        raise ConfigurationError(
+            "This API key starts with 'lamina_', the prefix of Lamina Labs' keys (the unrelated PyPI "
+            "package lamina-sdk also reads LAMINA_API_KEY). Lamina (uselamina.ai) keys start with 'lma_'; "
+            f"create one at {KEYS_URL}, or set LAMINA_API_KEY to it for this notebook.")
+    if not prefix.startswith("lma_"):
+        warnings.warn("This API key does not start with 'lma_', the prefix of Lamina (uselamina.ai) keys; "
+                      f"requests will probably fail with 401. Keys are made at {KEYS_URL}.",
+                      LaminaWarning, stacklevel=4)
+
+
+def normalise_base_url(url: str) -> str:
+    url = url.strip().rstrip("/")
+    if not url.startswith(("http://", "https://")) or len(url.split("://", 1)[1]) == 0:
+        raise ConfigurationError(f"Base URL {url!r} is not an http(s) URL. Use e.g. {DEFAULT_BASE_URL} "
+                                 "or the emulator's URL (http://127.0.0.1:<port>).")
+    return url
+
+
+def _timeout(value: Any) -> httpx.Timeout:
+    if value is None:
+        return DEFAULT_TIMEOUT
+    if isinstance(value, httpx.Timeout):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return httpx.Timeout(connect=5.0, read=float(value), write=float(value), pool=10.0)
+    raise TypeError(f"timeout must be a positive number of seconds or httpx.Timeout, not {value!r}")
+
+
+def resolve_settings(api_key: str | Secret | None = None, base_url: str | None = None, api: str = "v1",
+                     timeout: Any = None, max_retries: int = DEFAULT_MAX_RETRIES) -> Settings:
+    """Find the key and base URL along the discovery chain and validate the rest."""
+    # Rebind at once: verbose tracebacks print locals, and a Secret prints masked.
+    api_key = Secret(api_key.strip()) if isinstance(api_key, str) else api_key
+    if isinstance(api_key, Secret):
+        api_key = Secret(api_key.reveal().strip())  # a pasted key often carries a trailing newline
+    if api not in FAMILIES:
+        raise ValueError(f"api must be 'v1' or 'legacy', not {api!r}")
+    if not isinstance(max_retries, int) or max_retries < 0:
+        raise ValueError(f"max_retries must be a non-negative int, not {max_retries!r}")
+    source = "argument"
+    if api_key is None:
+        found, source = discover("LAMINA_API_KEY", "apiKey")
+        api_key = Secret(found.strip()) if found else None
+        del found
+    if api_key is None or not api_key.reveal():
+        raise ConfigurationError(missing_key_message())
+    check_key_shape(api_key)
+    url = base_url or discover("LAMINA_BASE_URL", "baseUrl")[0] or DEFAULT_BASE_URL
+    return Settings(api_key=api_key, base_url=normalise_base_url(url), api=api,
+                    timeout=_timeout(timeout), max_retries=max_retries, key_source=source)

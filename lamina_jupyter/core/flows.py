@@ -1,0 +1,296 @@
+"""Flows for apps, starting runs (with reconciliation), runs, uploads, estimates and signing keys.
+
+Each function is a generator driven by Client/AsyncClient (see protocol). Waiting and streaming
+live in watch.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from .errors import (
+    APIError,
+    ConfigurationError,
+    NotFoundError,
+    ResponseError,
+    TransportError,
+    UncertainStartError,
+)
+from .inputs import PreparedInputs, Upload, as_upload, prepare_inputs
+from .models import App, Estimate, Run
+from .protocol import CREATE, Context, Flow, OutcomeUnknown, Sleep, backoff, call, send
+from .redact import redact
+
+APP_CACHE_SECONDS = 60.0   # docs: cache app metadata briefly, re-validate against the latest
+RECONCILE_SKEW = 10.0      # seconds before t0 the run list is searched (client/server clock skew)
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+PATHS = {
+    "v1": {"apps": "/v1/apps", "app": "/v1/apps/{}", "start": "/v1/apps/{}/runs", "run": "/v1/runs/{}",
+           "signing": "/v1/webhooks/signing-key"},
+    "legacy": {"apps": "/api/apps", "app": "/api/apps/{}", "start": "/api/apps/{}/executions",
+               "run": "/api/executions/{}", "signing": "/api/webhooks/signing-key"},
+}
+
+
+def path(ctx: Context, name: str) -> str:
+    return PATHS[ctx.api][name]
+
+
+def require_v1(ctx: Context, what: str) -> None:
+    if ctx.api != "v1":
+        raise ConfigurationError(f"{what} exists only in the v1 API; this client uses api='legacy'. "
+                                 "Create the client with api='v1' (the default).")
+
+
+def run_id_of(run: Run | str) -> str:
+    if isinstance(run, Run):
+        return run.id
+    if isinstance(run, str) and run:
+        return run
+    raise TypeError(f"expected a Run or a run id, not {type(run).__name__}")
+
+
+def run_problem(data: Any) -> str | None:
+    """What makes a run object unusable (None when it is fine): no id, a status that is not text, or
+    outputs that are not a list. Missing optional fields are fine (Run fills in defaults)."""
+    if not any(isinstance(data.get(k), str) and data[k] for k in ("runId", "executionId", "id")):
+        return "a run without an id"
+    status, outputs = data.get("status", ""), data.get("outputs", [])
+    if not isinstance(status, str):
+        return f"a run status that is not text ({redact(repr(status))[:40]})"
+    if not isinstance(outputs, list):
+        return "run outputs that are not a list"
+    return None
+
+
+def parse_run(ctx: Context, data: Any) -> Run:
+    run = Run.from_json(data, ctx.fetcher)
+    if run.id:
+        ctx.known_runs.add(run.id)
+    return run
+
+
+def list_apps(ctx: Context, search: str | None = None, limit: int | None = None) -> Flow:
+    data, _ = yield from call(ctx, "GET", path(ctx, "apps"), params={"search": search, "limit": limit},
+                              expect=list)
+    return [App.from_json(a) for a in data]
+
+
+def _fetch_app(ctx: Context, app_id: str) -> Flow:
+    data, _ = yield from call(ctx, "GET", path(ctx, "app"), app_id)
+    app = App.from_json(data)
+    now = ctx.clock()
+    ctx.app_cache[app.id] = ctx.app_cache[app.name] = (now, app)
+    return app
+
+
+def get_app(ctx: Context, app: App | str) -> Flow:
+    """An app with its parameters, by App, id or exact name (names resolve through search)."""
+    if isinstance(app, App):
+        if app.has_details:
+            return app
+        ref = app.id
+    elif isinstance(app, str) and app:
+        ref = app
+    else:
+        raise TypeError(f"expected an App, an app id or an app name, not {type(app).__name__}")
+    cached = ctx.app_cache.get(ref)
+    if cached and ctx.clock() - cached[0] < APP_CACHE_SECONDS:
+        return cached[1]
+    if isinstance(app, App) or _UUID.fullmatch(ref):
+        return (yield from _fetch_app(ctx, ref))
+    found = yield from list_apps(ctx, search=ref)
+    exact = [a for a in found if a.name == ref]
+    if len(exact) > 1:
+        ids = ", ".join(a.id for a in exact)
+        raise NotFoundError(f"{len(exact)} apps are named {ref!r} (ids {ids}); pass the id instead.",
+                            code="AMBIGUOUS_APP")
+    if exact:
+        return (yield from _fetch_app(ctx, exact[0].id))
+    try:  # not a name: maybe an id in a non-UUID format
+        return (yield from _fetch_app(ctx, ref))
+    except NotFoundError:
+        pass
+    everything = yield from list_apps(ctx)
+    by_fold = {a.name.casefold(): a.name for a in everything}
+    close = difflib.get_close_matches(ref.casefold(), list(by_fold), n=3, cutoff=0.4)
+    hint = f" Did you mean: {', '.join(repr(by_fold[c]) for c in close)}?" if close else ""
+    raise NotFoundError(f"No app with the id or exact name {ref!r} is visible to this key.{hint} "
+                        "client.list_apps() lists what it can see.", code="NOT_FOUND", status_code=404)
+
+
+def _upload(ctx: Context, item: Upload) -> Flow:
+    require_v1(ctx, "Uploading local files")
+    data, _ = yield from call(ctx, "POST", "/v1/assets/upload-urls",
+                              json_body={"files": [{"filename": item.filename,
+                                                    "mediaType": item.media_type}]})
+    uploads = data.get("uploads")
+    slot = uploads[0] if isinstance(uploads, list) and uploads and isinstance(uploads[0], dict) else {}
+    put_url, asset_url = slot.get("uploadUrl"), slot.get("assetUrl")
+    if not isinstance(put_url, str) or not isinstance(asset_url, str):
+        raise ResponseError("The upload endpoint returned no uploadUrl/assetUrl; retry the upload.",
+                            code="BAD_UPLOAD_SLOT")
+    content_type = slot.get("contentTypeHint") or item.content_type
+    put = ctx.request("PUT", "", url=put_url, content=item.data, headers={"Content-Type": str(content_type)})
+    yield from send(ctx, put, expect_json=False)
+    return asset_url
+
+
+def upload(ctx: Context, value: Any, filename: str | None = None, media_type: str | None = None) -> Flow:
+    return (yield from _upload(ctx, as_upload(value, filename, media_type)))
+
+
+def _canonical(inputs: Any) -> str:
+    return json.dumps(inputs, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _iso(epoch: float) -> str:
+    moment = datetime.fromtimestamp(epoch, timezone.utc)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _reconcile(ctx: Context, app_id: str, inputs: Mapping[str, Any], t0: float) -> Flow:
+    """After an ambiguous start: the run we created, None when the list proves there is none, or
+    raise UncertainStartError when the list cannot tell."""
+    since = _iso(t0 - RECONCILE_SKEW)
+    data, _ = yield from call(ctx, "GET", "/v1/runs", params={"appId": app_id, "since": since, "limit": 100},
+                              expect=list)
+    new = [Run.from_json(r, ctx.fetcher) for r in data if isinstance(r, dict)]
+    new = [r for r in new if r.id and r.id not in ctx.known_runs]
+    if new and all(isinstance(r.raw.get("inputs"), dict) for r in new):
+        new = [r for r in new if _canonical(r.raw["inputs"]) == _canonical(inputs)]
+    if len(new) == 1:
+        return new[0]
+    if not new:
+        return None
+    raise UncertainStartError(
+        f"Starting app {app_id} got no clear answer, and {len(new)} runs of this app started since {since} "
+        f"could be it. The run may have been created: check "
+        f"client.list_runs(app={app_id!r}, since={since!r}) before starting it again.",
+        app_id=app_id, since=since)
+
+
+def create_run(ctx: Context, app_id: str, body: dict[str, Any], params: dict[str, Any]) -> Flow:
+    """POST the start; on an ambiguous outcome look for the run before any resend."""
+    resends = 0
+    while True:
+        t0 = ctx.wall()
+        try:
+            data, _ = yield from call(ctx, "POST", path(ctx, "start"), app_id, kind=CREATE, params=params,
+                                      json_body=body, check=run_problem)
+            return parse_run(ctx, data)
+        except OutcomeUnknown as unknown:
+            cause = unknown.cause
+            if ctx.api != "v1":
+                raise UncertainStartError(
+                    f"Starting app {app_id} failed with {cause}, so the run may have been created. "
+                    "The legacy API cannot list runs: check the Lamina web app before starting it again.",
+                    app_id=app_id) from None
+            try:
+                found = yield from _reconcile(ctx, app_id, body["inputs"], t0)
+                if found is None and unknown.busy:  # a server that timed out may still be creating it:
+                    yield Sleep(min(max(ctx.timeout.read or 0.0, 1.0), 10.0))  # look once more first
+                    found = yield from _reconcile(ctx, app_id, body["inputs"], t0)
+            except (TransportError, APIError) as err:
+                if isinstance(err, UncertainStartError):
+                    raise
+                since = _iso(t0 - RECONCILE_SKEW)  # the check failed too: the run may well exist
+                raise UncertainStartError(
+                    f"Starting app {app_id} failed with {cause}, and the run list that would show whether "
+                    f"the run was created could not be read ({type(err).__name__}). Check "
+                    f"client.list_runs(app={app_id!r}, since={since!r}) before starting it again.",
+                    app_id=app_id, since=since, outcome="unchecked") from None
+        if found is not None:
+            ctx.known_runs.add(found.id)
+            try:
+                data, _ = yield from call(ctx, "GET", path(ctx, "run"), found.id, run_id=found.id)
+            except (TransportError, APIError):
+                return found  # it exists (the list showed it): never an error that invites a resend
+            return parse_run(ctx, data)
+        if resends >= ctx.max_retries:
+            raise UncertainStartError(f"Starting app {app_id} failed {resends + 1} time(s) ({cause}); "
+                                      "the run list shows no run was created. Try again later.",
+                                      app_id=app_id, outcome="absent")
+        yield Sleep(backoff(resends, ctx.rng))
+        resends += 1
+
+
+def _prepare(ctx: Context, app: App, inputs: Mapping[str, Any] | None) -> Flow:
+    prepared: PreparedInputs = prepare_inputs(app, inputs, ctx.api)
+    payload = prepared.payload
+    for key, index, item in prepared.uploads:
+        url = yield from _upload(ctx, item)
+        if index is None:
+            payload[key] = url
+        else:
+            payload[key][index] = url
+    return payload
+
+
+def start(ctx: Context, app: App | str, inputs: Mapping[str, Any] | None, webhook: str | None = None,
+          outputs: Sequence[str] | None = None) -> Flow:
+    detail = yield from get_app(ctx, app)
+    payload = yield from _prepare(ctx, detail, inputs)
+    body: dict[str, Any] = {"inputs": payload}
+    if outputs:
+        body["outputs"] = [outputs] if isinstance(outputs, str) else list(outputs)
+    return (yield from create_run(ctx, detail.id, body, {"webhook": webhook}))
+
+
+def get_run(ctx: Context, run: Run | str) -> Flow:
+    run_id = run_id_of(run)
+    data, _ = yield from call(ctx, "GET", path(ctx, "run"), run_id, run_id=run_id, check=run_problem)
+    return parse_run(ctx, data)
+
+
+def cancel(ctx: Context, run: Run | str) -> Flow:
+    require_v1(ctx, "Cancelling a run")
+    run_id = run_id_of(run)
+    data, _ = yield from call(ctx, "POST", "/v1/runs/{}/cancel", run_id, run_id=run_id)
+    return parse_run(ctx, data)
+
+
+def _since(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, datetime):
+        value = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return _iso(value.timestamp())
+    raise TypeError(f"since must be a datetime or an ISO-8601 string, not {type(value).__name__}")
+
+
+def list_runs(ctx: Context, status: str | None = None, app: App | str | None = None, since: Any = None,
+              limit: int | None = None, offset: int | None = None) -> Flow:
+    require_v1(ctx, "Listing runs")
+    app_id = None
+    if isinstance(app, App):
+        app_id = app.id
+    elif app is not None:
+        app_id = app if _UUID.fullmatch(app) else (yield from get_app(ctx, app)).id
+    params = {"status": status, "appId": app_id, "since": _since(since), "limit": limit, "offset": offset}
+    data, _ = yield from call(ctx, "GET", "/v1/runs", params=params, expect=list)
+    return [Run.from_json(r, ctx.fetcher) for r in data if isinstance(r, dict)]
+
+
+def estimate(ctx: Context, app: App | str, inputs: Mapping[str, Any] | None = None) -> Flow:
+    """Credit estimate; inputs (when given) are validated first so a bad call costs nothing."""
+    require_v1(ctx, "Estimating cost")
+    detail = yield from get_app(ctx, app)
+    if inputs is not None:
+        prepare_inputs(detail, inputs, ctx.api)
+    data, _ = yield from call(ctx, "POST", "/v1/apps/{}/estimate", detail.id)
+    return Estimate.from_json(data)
+
+
+def signing_key(ctx: Context) -> Flow:
+    """The JWKS ({"keys": [...]}) that verifies webhook signatures."""
+    body, _ = yield from call(ctx, "GET", path(ctx, "signing"), expect=None)
+    if not isinstance(body.get("keys"), list):
+        body = body.get("data") if isinstance(body.get("data"), dict) else body
+    return body

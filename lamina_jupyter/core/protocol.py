@@ -1,0 +1,297 @@
+"""Sans-IO core: the steps a flow yields, the shared context, request building and the retry layer.
+
+A flow is a generator (like an httpx auth flow). It yields
+  - an `httpx.Request`   → the driver sends it and sends back the `httpx.Response` (body read) or the
+                           `httpx.TransportError` it raised;
+  - `Sleep(seconds)`     → the driver sleeps and sends back None;
+  - `OpenStream(request)`/`NextLine()`/`CloseStream()` → server-sent events, line by line (the
+                           driver sends back the response (headers), then each line, None at EOF);
+  - `Emit(run)`          → a new run state for on_update callbacks / stream iterators;
+and finally returns its result. No I/O and no clock reads happen here except through `Context`,
+whose clock and random source tests replace.
+
+Retry rule (reliability.md §8), implemented by `send()`:
+  * reads (GET) and idempotent POSTs (cancel, estimate) are retried up to `max_retries` times on
+    transport errors, 408, 409, 429, 5xx, an envelope `retryable: true`, and unreadable bodies;
+    never on other 4xx or an envelope `retryable: false`;
+  * the POST that starts a run is retried only when it provably created nothing: the connection was
+    never made (ConnectError, ConnectTimeout, PoolTimeout) or the server said 429 / 503. Any other
+    failure after sending (read error/timeout, 500/502/504, unreadable 2xx) raises `OutcomeUnknown`
+    and the start flow reconciles through the run list instead of resending;
+  * the wait before a retry is the server's hint (`retry-after-ms`, `Retry-After` in seconds or as
+    an HTTP date, body `retryAfter`) when 0 < hint ≤ 120 s, else min(0.5·2^n, 8) s times a jitter
+    factor in [0.75, 1]; a hint above 120 s raises RateLimitError(retry_after=hint) at once in
+    interactive calls (the governor is still paused, so a batch waits instead);
+  * 429 hints pause the process-wide rate governor, so every client waits, not just this call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+import time
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import httpx
+
+from .errors import (
+    LaminaConnectionError,
+    RateLimitError,
+    TransportError,
+    error_from_response,
+    response_error,
+)
+from .models import MediaFetcher
+from .ratelimit import RateGovernor
+
+MAX_HINT = 120.0
+USER_AGENT = "lamina-jupyter/0.1.0"
+
+
+@dataclass(frozen=True)
+class Sleep:
+    seconds: float
+    reason: str = "retry"  # "retry" | "rate limit" | "poll"
+
+
+@dataclass(frozen=True)
+class OpenStream:
+    request: httpx.Request
+
+
+@dataclass(frozen=True)
+class NextLine:
+    pass
+
+
+@dataclass(frozen=True)
+class CloseStream:
+    pass
+
+
+@dataclass(frozen=True)
+class Emit:
+    value: Any
+
+
+Step = Any  # httpx.Request | Sleep | OpenStream | NextLine | CloseStream | Emit
+Flow = Generator[Step, Any, Any]
+
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+TRANSIENT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+IDEMPOTENT, CREATE = "idempotent", "create"
+
+
+class OutcomeUnknown(Exception):
+    """Internal: a run-start request was sent but we do not know whether it created a run."""
+
+    def __init__(self, cause: str, busy: bool = False) -> None:
+        super().__init__(cause)
+        self.cause = cause
+        self.busy = busy  # timed out (read timeout, 504): the server may still be creating the run
+
+
+@dataclass
+class Context:
+    """Everything a flow needs besides I/O. One per client; cheap to build in tests."""
+
+    base_url: str
+    api: str = "v1"
+    timeout: httpx.Timeout = field(
+        default_factory=lambda: httpx.Timeout(connect=5, read=30, write=30, pool=10))
+    max_retries: int = 2
+    governor: RateGovernor = field(default_factory=RateGovernor)
+    clock: Any = time.monotonic       # seconds, monotonic: deadlines and governor
+    wall: Any = time.time             # epoch seconds: run-list `since`, HTTP-date hints
+    rng: random.Random = field(default_factory=random.Random)
+    fetcher: MediaFetcher | None = None
+    strategy: str = "auto"            # how wait() watches a v1 run: auto | wait | stream | poll
+    interactive: bool = True
+    known_runs: set[str] = field(default_factory=set)
+    app_cache: dict[str, tuple[float, Any]] = field(default_factory=dict)
+
+    def url(self, template: str, *ids: str) -> str:
+        return self.base_url + template.format(*(quote(str(i), safe="") for i in ids))
+
+    def request(self, method: str, template: str, *ids: str, params: dict[str, Any] | None = None,
+                json_body: Any = None, read_timeout: float | None = None, url: str | None = None,
+                content: bytes | None = None, headers: dict[str, str] | None = None) -> httpx.Request:
+        timeout = self.timeout if read_timeout is None else httpx.Timeout(
+            connect=self.timeout.connect, read=read_timeout, write=self.timeout.write, pool=self.timeout.pool)
+        clean = {k: v for k, v in (params or {}).items() if v is not None}
+        hdrs = {"Accept": "application/json", "User-Agent": USER_AGENT, **(headers or {})}
+        return httpx.Request(method, url or self.url(template, *ids), params=clean or None, json=json_body,
+                             content=content, headers=hdrs, extensions={"timeout": timeout.as_dict()})
+
+    def same_origin(self, request: httpx.Request) -> bool:
+        base = urlsplit(self.base_url)
+        return (request.url.scheme, request.url.netloc.decode()) == (base.scheme, base.netloc)
+
+
+def retry_hint(response: httpx.Response, body: Any, wall: float) -> float | None:
+    """Seconds the server asked us to wait, from retry-after-ms, Retry-After or body retryAfter."""
+    h = response.headers
+    candidates: list[float] = []
+    try:
+        if "retry-after-ms" in h:
+            candidates.append(float(h["retry-after-ms"]) / 1000)
+    except ValueError:
+        pass
+    if "retry-after" in h:
+        raw = h["retry-after"].strip()
+        try:
+            candidates.append(float(raw))
+        except ValueError:
+            with contextlib.suppress(TypeError, ValueError, IndexError, OverflowError):
+                candidates.append(parsedate_to_datetime(raw).timestamp() - wall)
+    if isinstance(body, dict):
+        value = body.get("retryAfter")
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            candidates.append(float(value))
+    for value in candidates:
+        if value == value and value not in (float("inf"), float("-inf")):
+            return max(0.0, value)
+    return None
+
+
+def backoff(attempt: int, rng: random.Random) -> float:
+    return min(0.5 * 2 ** attempt, 8.0) * (0.75 + 0.25 * rng.random())
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):  # {"status":"completed","status":"failed"}: which one is true?
+        raise ValueError("duplicate keys")
+    return obj
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_body(response: httpx.Response) -> tuple[Any, bool]:
+    """(parsed JSON or None, ok). Deep nesting, non-JSON text, duplicate keys and NaN/Infinity all
+    count as unreadable."""
+    try:
+        return json.loads(response.text, object_pairs_hook=_unique_keys, parse_constant=_no_constant), True
+    except (ValueError, RecursionError, UnicodeDecodeError):
+        return None, False
+
+
+def _retryable_status(status: int, body: Any) -> bool:
+    flag = body.get("retryable") if isinstance(body, dict) else None
+    if isinstance(flag, bool):
+        return flag or status in (429,)
+    return status in (408, 409, 429) or status >= 500
+
+
+def transport_error(exc: httpx.TransportError, base_url: str, attempts: int) -> TransportError:
+    request = getattr(exc, "_request", None)
+    tried = f" after {attempts} attempt(s)" if attempts > 1 else ""
+    what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, NOT_SENT):
+        operation = f"{request.method} {request.url.path}" if request is not None else "the request"
+        limit = (request.extensions.get("timeout") or {}).get("read") if request is not None else None
+        within = f" within {limit:g} s" if isinstance(limit, (int, float)) else ""
+        return TransportError(f"Lamina at {base_url} did not answer {operation}{within}: it timed out{tried} "
+                              f"({what}). The server may be overloaded; try again, or pass a larger "
+                              "timeout= to the client.", request=request)
+    if isinstance(exc, NOT_SENT):
+        return LaminaConnectionError(
+            f"Could not connect to Lamina at {base_url}{tried} ({what}). Check the "
+            "network and the base URL (LAMINA_BASE_URL); for the local emulator, check that it is running.",
+            request=request)
+    if not isinstance(exc, TRANSIENT):
+        return TransportError(f"The request to Lamina at {base_url} could not be sent "
+                              f"({what}). Check the base URL and the API key for "
+                              "stray characters.", request=request)
+    return TransportError(f"The connection to Lamina at {base_url} failed{tried} ({what}). This is usually "
+                          "temporary: try again.", request=request)
+
+
+def send(ctx: Context, request: httpx.Request, *, kind: str = IDEMPOTENT, expect_json: bool = True,
+         run_id: str | None = None) -> Generator[Step, Any, tuple[httpx.Response, Any]]:
+    """Send one logical request with the governor and the retry rule above; return (response, body)."""
+    attempt = 0
+    governed = ctx.same_origin(request)
+    while True:
+        if governed:
+            wait = ctx.governor.reserve()
+            if wait > MAX_HINT and ctx.interactive:
+                raise RateLimitError(f"The rate limit pauses requests to {ctx.base_url} for another "
+                                     f"{wait:.0f} s; retry after that.", retry_after=wait, status_code=429)
+            if wait > 0:
+                yield Sleep(wait, "rate limit")
+        result = yield request
+        if isinstance(result, httpx.TransportError):
+            if kind == CREATE and not isinstance(result, NOT_SENT):
+                raise OutcomeUnknown(f"{type(result).__name__} after the request was sent",
+                                     busy=isinstance(result, httpx.TimeoutException))
+            if attempt >= ctx.max_retries or not isinstance(result, TRANSIENT):
+                raise transport_error(result, ctx.base_url, attempt + 1)
+            yield Sleep(backoff(attempt, ctx.rng))
+            attempt += 1
+            continue
+        response: httpx.Response = result
+        body, readable = parse_body(response) if response.content else (None, not expect_json)
+        status = response.status_code
+        hint = retry_hint(response, body, ctx.wall()) if status in (408, 409, 429) or status >= 500 else None
+        if governed:
+            ctx.governor.observe(status, response.headers, hint if status == 429 and hint else None)
+        if 200 <= status < 300:
+            if readable or not expect_json:
+                return response, body
+            if kind == CREATE:
+                raise OutcomeUnknown("an unreadable success response")
+            if attempt >= ctx.max_retries:
+                raise response_error(response, "not JSON")
+            yield Sleep(backoff(attempt, ctx.rng))
+            attempt += 1
+            continue
+        if kind == CREATE and status not in (429, 503) and status >= 500:
+            raise OutcomeUnknown(f"HTTP {status} after the request was sent", busy=status == 504)
+        retry = _retryable_status(status, body)  # for CREATE only 429/503 and 4xx reach this line
+        if hint is not None and hint > MAX_HINT and ctx.interactive and retry:
+            raise error_from_response(response, run_id=run_id, retry_after=hint, retried=attempt)
+        if not retry or attempt >= ctx.max_retries:
+            raise error_from_response(response, run_id=run_id, retry_after=hint, retried=attempt)
+        delay = hint if hint is not None and 0 < hint <= MAX_HINT else backoff(attempt, ctx.rng)
+        if status == 429 and governed:
+            ctx.governor.pause(delay)  # the next reserve() waits; everyone else waits too
+        else:
+            yield Sleep(delay)
+        attempt += 1
+
+
+def call(ctx: Context, method: str, template: str, *ids: str, kind: str = IDEMPOTENT,
+         params: dict[str, Any] | None = None, json_body: Any = None, read_timeout: float | None = None,
+         run_id: str | None = None, expect: type | None = dict,
+         check: Callable[[Any], str | None] | None = None) -> Generator[Step, Any, tuple[Any, dict]]:
+    """A JSON API call: returns (envelope["data"], envelope), checking the data's shape (and, with
+    `check`, its content: check(data) names the problem or returns None)."""
+    request = ctx.request(method, template, *ids, params=params, json_body=json_body,
+                          read_timeout=read_timeout)
+    response, body = yield from send(ctx, request, kind=kind, run_id=run_id)
+    if not isinstance(body, dict):
+        if kind == CREATE:
+            raise OutcomeUnknown("a success response without a JSON object")
+        raise response_error(response, "expected a JSON object")
+    if expect is None:
+        return body, body
+    data = body.get("data", body)
+    if not isinstance(data, expect):
+        if kind == CREATE:
+            raise OutcomeUnknown("a success response without run data")
+        shape = "object" if expect is dict else "array"
+        raise response_error(response, f"expected 'data' to be a JSON {shape}")
+    problem = check(data) if check is not None else None
+    if problem:
+        if kind == CREATE:
+            raise OutcomeUnknown(f"a success response with {problem}")
+        raise response_error(response, problem)
+    return data, body

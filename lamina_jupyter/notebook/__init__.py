@@ -1,0 +1,1 @@
+"""IPython and ipywidgets: the %lamina magic, forms, run views, media previews, the kernel's client."""

@@ -1,0 +1,147 @@
+"""One input widget per app parameter, chosen by a short `widget_for(param)` chain.
+
+Each builder in `BUILDERS` says whether it handles a parameter and builds a `Field`: the input
+widget plus its label (required marked with *), description and an inline message line. A field
+reports the value to send: None means "not given" (the app's default applies), so an empty box
+never sends "" for a parameter the user did not fill.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from typing import Any
+
+import ipywidgets as W
+
+from ..core.models import Parameter
+from .views import esc
+
+_LONG_TEXT = re.compile(r"prompt|description|text|message|caption|story|script|topic", re.I)
+_LABEL_STYLE = {"description_width": "140px"}
+_WIDE = W.Layout(width="95%")
+
+
+def _label(param: Parameter) -> str:
+    required = param.required and param.default is None
+    return f"{param.name} *" if required else param.name
+
+
+class Field:
+    """A parameter's widget with its label, help text and inline message."""
+
+    def __init__(self, param: Parameter, widget: W.Widget, extra: list[W.Widget] | None = None) -> None:
+        self.param = param
+        self.widget = widget
+        self.message = W.HTML("")
+        self.message.add_class("lamina-field-message")
+        help_text = W.HTML(f"<small style='color:#57606a'>{esc(param.description)}</small>"
+                           if param.description else "")
+        self.box = W.VBox([widget, *(extra or []), help_text, self.message])
+        self.box.add_class("lamina-field")
+
+    def value(self) -> Any:
+        """What to send for this parameter; None = not given."""
+        value = self.widget.value
+        return value if value not in ("", None) else None
+
+    def set(self, value: Any) -> None:
+        self.widget.value = value
+
+    def show_problem(self, text: str | None) -> None:
+        self.message.value = f"<span style='color:#cf222e'>{esc(text)}</span>" if text else ""
+
+    def describe(self) -> Any:
+        """The value as it would appear in equivalent Python code."""
+        return self.value()
+
+
+class OptionsField(Field):
+    """A Dropdown of the option labels, with an empty choice only when there is no default."""
+
+    def __init__(self, param: Parameter) -> None:
+        options: list[Any] = list(param.options)
+        default = param.default if param.default in options else None
+        if default is None:
+            options = [("— choose —", None), *[(o, o) for o in options]]
+        dropdown = W.Dropdown(options=options, value=default, description=_label(param), style=_LABEL_STYLE)
+        super().__init__(param, dropdown)
+
+
+class TextField(Field):
+    """Text for short values, Textarea for prompts and other long text."""
+
+    def __init__(self, param: Parameter) -> None:
+        long = _LONG_TEXT.search(f"{param.name} {param.key or ''} {param.id or ''}") is not None
+        cls = W.Textarea if long else W.Text
+        default = param.default if isinstance(param.default, str) else ""
+        widget = cls(value=default, description=_label(param), style=_LABEL_STYLE, layout=_WIDE,
+                     placeholder=f"{param.name}" + (" (required)" if param.default is None else ""))
+        if long:
+            widget.layout.height = "70px"
+        super().__init__(param, widget)
+
+
+class UrlField(Field):
+    """An http(s) URL or a local path typed in, or a file picked; files are uploaded before the run."""
+
+    def __init__(self, param: Parameter) -> None:
+        default = param.default if isinstance(param.default, str) else ""
+        text = W.Text(value=default, description=_label(param), style=_LABEL_STYLE, layout=_WIDE,
+                      placeholder="https://… or a local file path")
+        accept = ",".join(f"{a}/*" if "/" not in a and not a.startswith(".") else a for a in param.accept)
+        self.picker = W.FileUpload(accept=accept, multiple=False, description="or pick a file")
+        super().__init__(param, text, [self.picker])
+        text.observe(self._check, names="value")
+        self.picker.observe(self._picked, names="value")
+
+    def _check(self, change: Any = None) -> None:
+        self.show_problem(self.problem())
+
+    def _picked(self, change: Any) -> None:
+        if self.upload() is not None:
+            self.show_problem(None)
+
+    def problem(self) -> str | None:
+        value = self.widget.value.strip()
+        if not value or self.upload() is not None or value.startswith(("http://", "https://")):
+            return None
+        if os.path.isfile(os.path.expanduser(value)):
+            return None
+        return f"{value[:80]!r} is neither an http(s) URL nor an existing file; paste a URL or pick a file"
+
+    def upload(self) -> tuple[str, bytes] | None:
+        """(filename, bytes) of the picked file, if any."""
+        picked = self.picker.value
+        if not picked:
+            return None
+        item = picked[0]
+        return str(item["name"]), bytes(item["content"])
+
+    def value(self) -> Any:
+        picked = self.upload()
+        if picked is not None:
+            return picked[1]
+        value = self.widget.value.strip()
+        if value and not value.startswith(("http://", "https://")):
+            return os.path.expanduser(value)  # a local path: the client uploads it
+        return value or None
+
+    def describe(self) -> Any:
+        picked = self.upload()
+        return f"path/to/{picked[0]}" if picked else self.value()
+
+
+Builder = tuple[Callable[[Parameter], bool], Callable[[Parameter], Field]]
+BUILDERS: list[Builder] = [
+    (lambda p: bool(p.options), OptionsField),
+    (lambda p: p.type == "url", UrlField),
+    (lambda p: True, TextField),
+]
+
+
+def widget_for(param: Parameter) -> Field:
+    """The first builder that accepts the parameter builds its field."""
+    build = next(build for accepts, build in BUILDERS if accepts(param))  # the last accepts everything
+    return build(param)

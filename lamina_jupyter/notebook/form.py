@@ -1,0 +1,211 @@
+"""`form(app)`: a widget form generated from an app's parameters that runs the app without blocking.
+
+The Run button only validates and schedules: the AsyncClient work runs as a task on the kernel's
+own asyncio loop, so other cells keep running while a run is in flight. Everything that touches a
+widget happens on that loop (the kernel thread); only thumbnail fetching goes to a worker thread,
+and it returns plain HTML strings. The API key never enters a widget: values, code and history are
+built from the inputs alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from typing import Any
+
+import ipywidgets as W
+
+from ..core.client import Client
+from ..core.errors import LaminaError, ValidationError
+from ..core.inputs import prepare_inputs
+from ..core.models import App, Run
+from . import session
+from .fields import Field, UrlField, widget_for
+from .views import esc, output_html, status_html
+
+HISTORY = 5
+TICK = 0.5
+
+
+def code_for(app: App, inputs: dict[str, Any]) -> str:
+    """The Python call equivalent to a form submission (no key: Client() finds it itself)."""
+    lines = ["from lamina_jupyter import Client", "",
+             "client = Client()  # key from LAMINA_API_KEY, .env or ~/.lamina (never paste it here)",
+             f"run = client.run({app.id!r}, {{  # {app.name}"]
+    lines += [f"    {name!r}: {value!r}," for name, value in inputs.items()]
+    lines += ["})", "run.outputs"]
+    return "\n".join(lines)
+
+
+class Form(W.VBox):
+    """The generated form. `fields`, `run_button`, `status`, `outputs`, `task` and `runs` are public so
+    notebooks and tests can drive it; `await form.finished()` returns the last run."""
+
+    def __init__(self, app: App, client: Client | None = None) -> None:
+        self.app, self.client = app, client
+        self.fields: list[Field] = [widget_for(p) for p in app.parameters]
+        names = [p.name for p in app.parameters]
+        self._names = {id(f): (f.param.key if names.count(f.param.name) > 1 and f.param.key else f.param.name)
+                       for f in self.fields}
+        self.run_button = W.Button(description="Run", button_style="primary", icon="play")
+        self.run_button.add_class("lamina-run-button")
+        self.code_button = W.Button(description="Copy as code", icon="code")
+        self.status = W.HTML("")
+        self.status.add_class("lamina-status-line")
+        self.problems = W.HTML("")
+        self.outputs = W.HTML("")
+        self.outputs.add_class("lamina-outputs")
+        self.code = W.HTML("")
+        self.history = W.HTML("")
+        self.task: asyncio.Task[Run | None] | None = None
+        self.runs: deque[dict[str, Any]] = deque(maxlen=HISTORY)
+        self.last_run: Run | None = None
+        self._rendered: dict[int, str] = {}
+        self._started = 0.0
+        header = W.HTML(f"<b>{esc(app.name)}</b> <small><code>{esc(app.id)}</code></small>"
+                        f"<div style='color:#57606a'>{esc(app.description)}</div>")
+        super().__init__([header, *(f.box for f in self.fields), W.HBox([self.run_button, self.code_button]),
+                          self.status, self.problems, self.outputs, self.code, self.history])
+        self.add_class("lamina-form")
+        self.run_button.on_click(self._clicked)
+        self.code_button.on_click(self._show_code)
+
+    # -- inputs --------------------------------------------------------------------------------
+    def values(self) -> dict[str, Any]:
+        """The inputs the form would send, by parameter name (files not yet uploaded)."""
+        return {self._names[id(f)]: v for f in self.fields if (v := f.value()) is not None}
+
+    def validate(self) -> dict[str, Any] | None:
+        """Show every problem inline; return the inputs when there are none."""
+        for f in self.fields:
+            f.show_problem(f.problem() if isinstance(f, UrlField) else None)
+        bad = any(f.message.value for f in self.fields)
+        inputs = self.values()
+        leftovers: list[str] = []
+        try:
+            prepare_inputs(self.app, inputs, self._family())
+        except ValidationError as exc:
+            by_name = {f.param.name: f for f in self.fields}
+            for problem in exc.details or []:
+                field = by_name.get(str(problem.get("field"))) if isinstance(problem, dict) else None
+                text = problem.get("message") if isinstance(problem, dict) else str(problem)
+                if field is not None:
+                    field.show_problem(text)
+                else:
+                    leftovers.append(str(text))
+            bad = True
+        self.problems.value = "".join(f"<div style='color:#cf222e'>{esc(t)}</div>" for t in leftovers)
+        return None if bad else inputs
+
+    def _family(self) -> str:
+        try:
+            return (self.client or session.current_client()).api
+        except LaminaError:
+            return "v1"
+
+    # -- running -------------------------------------------------------------------------------
+    def _clicked(self, _button: Any = None) -> None:
+        if self.task is not None and not self.task.done():
+            return
+        inputs = self.validate()
+        if inputs is None:
+            self.status.value = ("<span style='color:#cf222e'>Fix the fields marked above, then Run again."
+                                 "</span>")
+            return
+        self.run_button.disabled = True
+        coro = self._execute(inputs)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # plain Python, no kernel loop: nothing else to keep responsive
+            self.task = None
+            asyncio.run(coro)
+            return
+        self.task = loop.create_task(coro)
+
+    async def finished(self) -> Run | None:
+        """Wait for the run in flight (if any) and return the last run."""
+        if self.task is not None:
+            await asyncio.shield(self.task)
+        return self.last_run
+
+    async def _execute(self, inputs: dict[str, Any]) -> Run | None:
+        self._started, self._rendered = time.monotonic(), {}
+        self.outputs.value = self.problems.value = ""
+        self.status.value = "starting…"
+        ticker = asyncio.ensure_future(self._tick())
+        run: Run | None = None
+        try:
+            async with session.async_client(self.client) as ac:
+                for f in self.fields:
+                    picked = f.upload() if isinstance(f, UrlField) else None
+                    if picked is not None:
+                        inputs[self._names[id(f)]] = await ac.upload(picked[1], filename=picked[0])
+                run = await ac.start(self.app, inputs)
+                await self._on_update(run)
+                run = await ac.wait(run, on_update=self._on_update)
+            await self._on_update(run)
+        except LaminaError as exc:
+            self._failed(exc, run)
+        except asyncio.CancelledError:
+            which = f" Run {run.id} goes on on the server: `%lamina status {run.id}`." if run else ""
+            self.problems.value = f"<div style='color:#cf222e'>Stopped waiting.{esc(which)}</div>"
+            raise
+        finally:
+            ticker.cancel()
+            self.run_button.disabled = False
+            self._remember(run, inputs)
+        return run
+
+    async def _tick(self) -> None:
+        """Keep the elapsed time moving between server updates."""
+        while True:
+            await asyncio.sleep(TICK)
+            if self.last_run is not None and not self.last_run.is_done:
+                self._show_status(self.last_run)
+
+    def _elapsed(self) -> float:
+        return time.monotonic() - self._started
+
+    def _show_status(self, run: Run) -> None:
+        self.status.value = status_html(run, self._elapsed(), self.app.name)
+
+    async def _on_update(self, run: Run) -> None:
+        """New run state: status line, then any output that finished since the last update."""
+        self.last_run = run
+        self._show_status(run)
+        for index, out in enumerate(run.outputs):
+            finished = out.status in ("completed", "failed") or out.error is not None
+            if index in self._rendered or not finished:
+                continue
+            self._rendered[index] = await asyncio.to_thread(output_html, out)
+            self.outputs.value = "".join(self._rendered[i] for i in sorted(self._rendered))
+        if run.status in ("failed", "cancelled"):
+            self.problems.value = (
+                f"<div style='color:#cf222e'>Run <code>{esc(run.id)}</code> {esc(run.status)}: "
+                f"{esc(run.error_message or 'no reason given')}. Change the inputs and press Run again; "
+                f"<code>%lamina status {esc(run.id)}</code> shows the details.</div>")
+
+    def _failed(self, exc: LaminaError, run: Run | None) -> None:
+        where = f" (run <code>{esc(run.id)}</code>)" if run is not None else ""
+        self.status.value = f"<span style='color:#cf222e;font-weight:600'>error</span>{where}"
+        self.problems.value = f"<div style='color:#cf222e;white-space:pre-wrap'>{esc(exc.message)}</div>"
+
+    def _remember(self, run: Run | None, inputs: dict[str, Any]) -> None:
+        shown = ", ".join(f"{k}={str(v)[:30]!r}" for k, v in inputs.items() if isinstance(v, str))
+        self.runs.appendleft({"run_id": run.id if run else None, "status": run.status if run else "error",
+                              "seconds": round(self._elapsed(), 1), "inputs": shown})
+        items = "".join(f"<li><code>{esc(r['run_id'] or '—')}</code> {esc(r['status'])} · {r['seconds']} s · "
+                        f"{esc(r['inputs'])}</li>" for r in self.runs)
+        self.history.value = f"<details><summary>Last runs</summary><ul>{items}</ul></details>"
+
+    def _show_code(self, _button: Any = None) -> None:
+        described = {self._names[id(f)]: f.describe() for f in self.fields if f.value() is not None}
+        code = esc(code_for(self.app, described))
+        self.code.value = f"<pre class='lamina-code' style='user-select:all'>{code}</pre>"
+
+
+def form(app: App | str, client: Client | None = None) -> Form:
+    """A form widget for `app` (an App, id or name) using `client` or the kernel's current client."""
+    source = client or session.current_client()
+    return Form(source.get_app(app), client)
