@@ -30,6 +30,7 @@ from ..core.models import App, Run
 from .ledger import SUBMITTED, SUBMITTING, TERMINAL, UNKNOWN, Journal, canonical, fingerprint
 from .outcome import Outcome, Report, origin_of, outputs_of, run_seconds
 from .reconcile import OUTAGE_PATIENCE, RECONCILE_SKEW, Reconciling
+from .thumbnails import Thumbnails
 
 __all__ = ["BATCH_DEADLINE", "RECONCILE_SKEW", "Engine"]
 BATCH_DEADLINE = 1800.0  # seconds a batch waits for one run (reliability.md: batch 30 min)
@@ -63,7 +64,7 @@ class Engine(Reconciling):
         self.batch_id = hashlib.sha256("\n".join([self.origin, app.id, *sorted(keys)]).encode()).hexdigest()[
             :16
         ]
-        self._thumb_tasks: set[asyncio.Task[None]] = set()
+        self.thumbs = Thumbnails(tracker)
 
     # -- the ledger decides what each row needs ----------------------------------------------------
     def _classify(self) -> tuple[list[Any], list[Any], list[Any]]:
@@ -207,35 +208,7 @@ class Engine(Reconciling):
             ),
         )
         if self.thumbnails and final.status == "completed":
-            self._thumbnail(row, final)
-
-    def _thumbnail(self, row: Any, run: Run) -> None:
-        media = next(
-            (
-                o
-                for o in run.outputs
-                if o.is_media and (o.type in ("image", "video") or (o.mime_type or "").startswith("image/"))
-            ),
-            None,
-        )
-        if media is None or len(self._thumb_tasks) >= 2:
-            return
-        task = asyncio.ensure_future(self._fetch_thumb(str(row.label), media.value))
-        self._thumb_tasks.add(task)
-        task.add_done_callback(self._thumb_tasks.discard)
-
-    async def _fetch_thumb(self, caption: str, url: str) -> None:
-        from ..notebook.media import thumbnail_data_uri
-        from .gallery import fetch
-
-        def work() -> str:
-            import httpx
-
-            with httpx.Client(timeout=10.0) as http:
-                return thumbnail_data_uri(fetch(http, url, 20 * 1024 * 1024)[0], 96)
-
-        with contextlib.suppress(Exception):  # a missing thumbnail never affects the batch
-            self.tracker.add_thumbnail(caption, await asyncio.to_thread(work))
+            self.thumbs.add(str(row.label), final)
 
     # -- the batch ----------------------------------------------------------------------------------
     async def run(self) -> Report:
@@ -259,8 +232,7 @@ class Engine(Reconciling):
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
         finally:
-            for t in list(self._thumb_tasks):
-                t.cancel()
+            self.thumbs.cancel()
             if self.journal:
                 self.journal.release(self.batch_id)
         return self.report

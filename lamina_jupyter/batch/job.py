@@ -7,11 +7,8 @@ thread's for run_dataframe); `frame()` and the dry-run report are pure.
 from __future__ import annotations
 
 import math
-import os
 import statistics
-import uuid
 import warnings
-import weakref
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +20,10 @@ from .mapping import ColumnMap, map_columns, plan_rows, problems_error
 from .outcome import Outcome, Report, assign_keys, origin_of
 from .progress import Tracker
 from .report import DryRunReport
+from .results import result_frame
 
 POOL_SIZE = 100  # httpx's default max_connections, which core/client.py keeps
 ASSUMED_RUN_SECONDS = 30.0  # Lamina docs: 10-30 s for a typical fast image app
-STATUS_COLUMNS = ("lamina_status", "lamina_error", "lamina_run_id", "lamina_seconds")
-CLIENTS: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()  # for retry_failed
 
 
 def _session_client() -> Any:
@@ -218,70 +214,6 @@ class Job:
             await self.aclient.aclose()
 
     # -- the result -------------------------------------------------------------------------------
-    def output_columns(self) -> list[dict[str, Any]]:
-        descriptors = [o for o in self.app.outputs if isinstance(o.get("label"), str)]
-        if not descriptors:
-            first = next((o.outputs for o in self.outcomes.values() if o.outputs), [])
-            descriptors = [
-                {"label": o.get("label") or f"Output {i}", "type": o.get("type")} for i, o in enumerate(first)
-            ]
-        taken = {str(c) for c in self.df.columns} | set(STATUS_COLUMNS)
-        cols = []
-        for d in descriptors:
-            name = d["label"] if d["label"] not in taken else f"{d['label']} (output)"
-            n = 2
-            while name in taken:
-                name, n = f"{d['label']} {n}", n + 1
-            taken.add(name)
-            cols.append({"label": d["label"], "column": name, "type": d.get("type") or "image"})
-        return cols
-
     def frame(self, base: Any = None) -> Any:
         """The input frame plus one column per output and the lamina_* columns (index and order kept)."""
-        outs = self.output_columns()
-        result = (self.df if base is None else base).copy()
-        n = len(self.df)
-        values = {o["column"]: [None] * n for o in outs}
-        status: list[Any] = ["pending"] * n
-        error: list[Any] = [None] * n
-        run_id: list[Any] = [None] * n
-        seconds: list[Any] = [math.nan] * n
-        for pos, o in self.outcomes.items():
-            status[pos], run_id[pos], seconds[pos] = o.status, o.run_id, o.seconds if o.seconds else math.nan
-            produced = o.outputs or []
-            for i, col in enumerate(outs):
-                same_label = [p for p in produced if p.get("label") == col["label"]]
-                match = produced[i] if len(produced) == len(outs) else (same_label[0] if same_label else None)
-                if match is not None and match.get("status") == "completed":
-                    values[col["column"]][pos] = match.get("value")
-            output_errors = "; ".join(f"{p.get('label')}: {p['error']}" for p in produced if p.get("error"))
-            error[pos] = o.error or (output_errors or None)
-        if base is None:
-            for col, vals in values.items():
-                result[col] = vals
-            result["lamina_status"], result["lamina_error"] = status, error
-            result["lamina_run_id"], result["lamina_seconds"] = run_id, seconds
-        else:  # retry: replace only the retried rows
-            for pos in sorted(self.only or ()):
-                for name, column in [
-                    *values.items(),
-                    *zip(STATUS_COLUMNS, (status, error, run_id, seconds), strict=True),
-                ]:
-                    result.iloc[pos, result.columns.get_loc(name)] = column[pos]
-        token = uuid.uuid4().hex
-        if self.user_client is not None:
-            CLIENTS[token] = self.user_client
-        result.attrs["lamina"] = {
-            "app_id": self.app.id,
-            "app_name": self.app.name,
-            "columns": dict(self.cmap.columns),
-            "constants": dict(self.cmap.constants),
-            "input_columns": [c for c in self.df.columns],
-            "outputs": outs,
-            "journal": os.fspath(self.journal_path) if self.journal_path else None,
-            "concurrency": self.concurrency,
-            "report": self.report.as_dict(),
-            "summary": self.report.summary(),
-            "client_token": token,
-        }
-        return result
+        return result_frame(self, base)

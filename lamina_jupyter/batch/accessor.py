@@ -1,0 +1,116 @@
+"""`df.lamina`: run a frame, and on a result frame retry_failed, gallery, download and report.
+
+api.py registers it with pandas; the result frame's `attrs["lamina"]` carries what a retry needs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from .drive import run_async, run_sync
+from .gallery import Gallery, download, gallery
+from .job import Job
+from .results import CLIENTS
+
+RETRY_STATUSES = ("failed", "error", "cancelled")
+
+
+class LaminaAccessor:
+    """`df.lamina.run(app, ...)`, and on results: retry_failed, gallery, download, report."""
+
+    def __init__(self, df: pd.DataFrame) -> None:
+        self._df = df
+
+    def run(self, app: Any, **kwargs: Any) -> Any:
+        from .api import run_dataframe
+
+        return run_dataframe(self._df, app, **kwargs)
+
+    async def arun(self, app: Any, **kwargs: Any) -> Any:
+        from .api import arun_dataframe
+
+        return await arun_dataframe(self._df, app, **kwargs)
+
+    def _info(self) -> dict[str, Any]:
+        info = self._df.attrs.get("lamina")
+        if not isinstance(info, dict) or "lamina_status" not in self._df.columns:
+            raise ValueError(
+                "This frame is not a lamina result (no lamina_status column or metadata); "
+                "call df.lamina.run(app) first."
+            )
+        return info
+
+    @property
+    def report(self) -> dict[str, Any]:
+        """Counts from the run that produced this frame (reused, re-attached, reconciled, submitted...)."""
+        return dict(self._info()["report"])
+
+    def _retry_job(
+        self, client: Any, include_unknown: bool, concurrency: int | None, progress: bool, journal: Any
+    ) -> Job | None:
+        info = self._info()
+        statuses = RETRY_STATUSES + (("unknown",) if include_unknown else ())
+        positions = {i for i, s in enumerate(self._df["lamina_status"]) if s in statuses}
+        if not positions:
+            return None
+        inputs = self._df[info["input_columns"]]
+        journal = info["journal"] or False if journal is None else journal
+        return Job(
+            inputs,
+            info["app_id"],
+            client=client or CLIENTS.get(info["client_token"]),
+            columns=info["columns"],
+            constants=info["constants"],
+            concurrency=concurrency or info["concurrency"],
+            journal=journal,
+            progress=progress,
+            only_positions=positions,
+            warn_unmatched=False,
+        )
+
+    def retry_failed(
+        self,
+        *,
+        client: Any = None,
+        include_unknown: bool = False,
+        concurrency: int | None = None,
+        progress: bool = True,
+        journal: Any = None,
+    ) -> Any:
+        """Rerun only the failed (and errored / cancelled; unknown too if asked) rows as new attempts;
+        returns a new frame with those rows replaced."""
+        job = self._retry_job(client, include_unknown, concurrency, progress, journal)
+        return self._df.copy() if job is None else run_sync(job, base=self._df)
+
+    async def aretry_failed(
+        self,
+        *,
+        client: Any = None,
+        include_unknown: bool = False,
+        concurrency: int | None = None,
+        progress: bool = True,
+        journal: Any = None,
+    ) -> Any:
+        job = self._retry_job(client, include_unknown, concurrency, progress, journal)
+        return self._df.copy() if job is None else await run_async(job, base=self._df)
+
+    def gallery(
+        self,
+        columns: list[str] | str | None = None,
+        by: list[str] | str | None = None,
+        max_images: int = 48,
+        thumb: int = 256,
+    ) -> Gallery:
+        """An HTML grid of embedded thumbnails labelled by `by` columns, each linked to its media."""
+        return gallery(self._df, columns=columns, by=by, max_images=max_images, thumb=thumb)
+
+    def download(
+        self,
+        pattern: str = "lamina-output/{index}_{label}.{ext}",
+        columns: list[str] | str | None = None,
+        overwrite: bool = True,
+    ) -> Any:
+        """Save outputs to files named by `pattern`; returns a copy with `<column>_local_path` columns."""
+        return download(self._df, pattern, columns=columns, overwrite=overwrite)

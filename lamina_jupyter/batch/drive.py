@@ -1,0 +1,123 @@
+"""Drive a Job to its result frame: on a worker thread from sync code, on the caller's loop from async.
+
+run_dataframe runs the async engine on a worker thread with its own event loop, always (kernel or
+script), while the calling thread waits, renders the progress display and turns Ctrl-C / the stop
+button into a cancellation of the batch. Chosen over nest_asyncio because nest_asyncio patches the
+kernel's own loop process-wide (re-entrancy hides ordering bugs, breaks anyio/TaskGroup
+cancellation, and the project is archived), cannot deliver a KeyboardInterrupt to a nested
+run_until_complete cleanly, and would make widget updates happen from inside a re-entered loop.
+Measured (bench/fanout.py [4]): starting and stopping the worker thread and its loop costs ~0.14 ms,
+nest_asyncio's re-entry ~0.015 ms, both noise next to one call, so safety decides. Only the calling
+(kernel) thread touches widgets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from .job import Job
+from .progress import make_view
+
+
+class LoopThread:
+    """A private event loop on a worker thread; `call()` blocks the caller until a coroutine ends."""
+
+    def __enter__(self) -> LoopThread:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="lamina-fanout", daemon=True)
+        self.thread.start()
+        return self
+
+    def call(
+        self,
+        coro: Coroutine[Any, Any, Any],
+        tick: Callable[[], None] | None = None,
+        interruptible: bool = False,
+    ) -> Any:
+        box: dict[str, asyncio.Task[Any]] = {}
+
+        async def main() -> Any:
+            box["task"] = asyncio.current_task()  # type: ignore[assignment]
+            return await coro
+
+        future = asyncio.run_coroutine_threadsafe(main(), self.loop)
+        interrupted = False
+        while True:
+            try:
+                return future.result(timeout=0.2)
+            except concurrent.futures.TimeoutError:
+                if tick is not None:
+                    tick()
+            except KeyboardInterrupt:
+                if not interruptible or interrupted or "task" not in box:
+                    future.cancel()
+                    raise
+                interrupted = True  # the engine answers the cancellation with the partial frame
+                self.loop.call_soon_threadsafe(box["task"].cancel)
+
+    def __exit__(self, *exc: object) -> None:
+        async def drain() -> None:
+            await self.loop.shutdown_asyncgens()
+            await self.loop.shutdown_default_executor()
+
+        try:
+            asyncio.run_coroutine_threadsafe(drain(), self.loop).result(timeout=30)
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join()
+            self.loop.close()
+
+
+def _summarise(job: Job) -> None:
+    job.tracker.note(job.report.summary())
+    for note in job.report.notes:
+        job.tracker.note(note)
+
+
+def run_sync(job: Job, base: Any = None) -> Any:
+    with LoopThread() as lt:
+        try:
+            lt.call(job.prepare(in_caller_loop=False))
+            job.emit_warnings()
+            if job.dry_run:
+                return lt.call(job.dry_run_report())
+            view = make_view(job.tracker, job.progress)
+            try:
+                lt.call(job.execute(view.wants_thumbnails), tick=view.update, interruptible=True)
+                _summarise(job)
+            finally:
+                view.update(final=True)
+        finally:
+            lt.call(job.close())
+    return job.frame(base)
+
+
+async def _ticker(view: Any) -> None:
+    while True:
+        await asyncio.sleep(0.25)
+        view.update()
+
+
+async def run_async(job: Job, base: Any = None) -> Any:
+    try:
+        await job.prepare(in_caller_loop=True)
+        job.emit_warnings()
+        if job.dry_run:
+            return await job.dry_run_report()
+        view = make_view(job.tracker, job.progress)
+        ticker = asyncio.ensure_future(_ticker(view))
+        try:
+            await job.execute(view.wants_thumbnails)
+            _summarise(job)
+        finally:
+            ticker.cancel()
+            view.update(final=True)
+    finally:
+        await job.close()
+    return job.frame(base)
+
+

@@ -1,0 +1,84 @@
+"""The result frame of a batch: the inputs plus one column per output and the lamina_* columns."""
+
+from __future__ import annotations
+
+import math
+import os
+import uuid
+import weakref
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .job import Job
+
+STATUS_COLUMNS = ("lamina_status", "lamina_error", "lamina_run_id", "lamina_seconds")
+CLIENTS: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()  # the client, for retry_failed
+
+def output_columns(job: Job) -> list[dict[str, Any]]:
+    """One result column per output label, renamed where a label clashes with an input column."""
+    descriptors = [o for o in job.app.outputs if isinstance(o.get("label"), str)]
+    if not descriptors:
+        first = next((o.outputs for o in job.outcomes.values() if o.outputs), [])
+        descriptors = [
+            {"label": o.get("label") or f"Output {i}", "type": o.get("type")} for i, o in enumerate(first)
+        ]
+    taken = {str(c) for c in job.df.columns} | set(STATUS_COLUMNS)
+    cols = []
+    for d in descriptors:
+        name = d["label"] if d["label"] not in taken else f"{d['label']} (output)"
+        n = 2
+        while name in taken:
+            name, n = f"{d['label']} {n}", n + 1
+        taken.add(name)
+        cols.append({"label": d["label"], "column": name, "type": d.get("type") or "image"})
+    return cols
+
+def result_frame(job: Job, base: Any = None) -> Any:
+    """The input frame plus one column per output and the lamina_* columns (index and order kept)."""
+    outs = output_columns(job)
+    result = (job.df if base is None else base).copy()
+    n = len(job.df)
+    values = {o["column"]: [None] * n for o in outs}
+    status: list[Any] = ["pending"] * n
+    error: list[Any] = [None] * n
+    run_id: list[Any] = [None] * n
+    seconds: list[Any] = [math.nan] * n
+    for pos, o in job.outcomes.items():
+        status[pos], run_id[pos], seconds[pos] = o.status, o.run_id, o.seconds if o.seconds else math.nan
+        produced = o.outputs or []
+        for i, col in enumerate(outs):
+            same_label = [p for p in produced if p.get("label") == col["label"]]
+            match = produced[i] if len(produced) == len(outs) else (same_label[0] if same_label else None)
+            if match is not None and match.get("status") == "completed":
+                values[col["column"]][pos] = match.get("value")
+        output_errors = "; ".join(f"{p.get('label')}: {p['error']}" for p in produced if p.get("error"))
+        error[pos] = o.error or (output_errors or None)
+    if base is None:
+        for col, vals in values.items():
+            result[col] = vals
+        result["lamina_status"], result["lamina_error"] = status, error
+        result["lamina_run_id"], result["lamina_seconds"] = run_id, seconds
+    else:  # retry: replace only the retried rows
+        for pos in sorted(job.only or ()):
+            for name, column in [
+                *values.items(),
+                *zip(STATUS_COLUMNS, (status, error, run_id, seconds), strict=True),
+            ]:
+                result.iloc[pos, result.columns.get_loc(name)] = column[pos]
+    token = uuid.uuid4().hex
+    if job.user_client is not None:
+        CLIENTS[token] = job.user_client
+    result.attrs["lamina"] = {
+        "app_id": job.app.id,
+        "app_name": job.app.name,
+        "columns": dict(job.cmap.columns),
+        "constants": dict(job.cmap.constants),
+        "input_columns": [c for c in job.df.columns],
+        "outputs": outs,
+        "journal": os.fspath(job.journal_path) if job.journal_path else None,
+        "concurrency": job.concurrency,
+        "report": job.report.as_dict(),
+        "summary": job.report.summary(),
+        "client_token": token,
+    }
+    return result
