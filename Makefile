@@ -27,12 +27,14 @@ test: $(STAMP) browser
 	$(PY) -m ruff check .
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# HEADLESS=1 executes the demo and writes demo-output/ instead of opening JupyterLab.
+# HEADLESS=1 executes the demo and writes demo-output/ instead of opening JupyterLab;
+# UI=notebook opens the same in Notebook 7.
+UI ?= lab
 demo: $(STAMP)
 ifeq ($(HEADLESS),1)
 	$(PY) -m lamina_jupyter.notebook.demo --headless --out demo-output
 else
-	$(PY) -m lamina_jupyter.notebook.demo
+	$(PY) -m lamina_jupyter.notebook.demo --ui $(UI)
 endif
 
 lint: $(STAMP)
