@@ -217,7 +217,7 @@ VERBOSE_CELLS = [
     ("validation", f'c.start("{TEXT_TO_IMAGE}", {{"Prompt": 5}})', "ValidationError"),
     ("bad base url", 'Client(base_url="ftp://nowhere")', "ConfigurationError"),
     ("refused", 'Client(base_url="http://127.0.0.1:9", max_retries=0).list_apps()', "LaminaConnectionError"),
-    ("wrong key", "Client(api_key=wrong).list_apps()", "AuthenticationError"),
+    ("wrong key", "Client(api_key=wrong, base_url=c.base_url).list_apps()", "AuthenticationError"),
     ("magic", '%lamina run "Text to Image" Prompt="verbose magic #fail"', "UsageError"),
 ]
 
