@@ -143,7 +143,14 @@ def missing_key_message() -> str:
 
 
 def check_key_shape(secret: Secret) -> None:
-    """Refuse keys of the other Lamina (Lamina Labs), warn about other odd shapes; never echo the key."""
+    """Refuse keys that cannot travel in a header or belong to the other Lamina (Lamina Labs), warn
+    about other odd shapes; never echo the key (HTTP libraries quote a refused header in full)."""
+    stray = next((i for i, ch in enumerate(secret.reveal()) if not "!" <= ch <= "~"), None)
+    if stray is not None:
+        raise ConfigurationError(
+            f"The API key has a character that cannot be sent in an HTTP header at position {stray + 1} "
+            "(a space, line break, NUL, control or non-ASCII character, often from copying). Copy the "
+            f"key again from {KEYS_URL} and set it without extra characters.")
     prefix = secret.reveal()[:7]
     if prefix.startswith("lamina_"):
         raise ConfigurationError(
