@@ -16,7 +16,7 @@ from ..core.errors import LaminaWarning
 from ..core.models import App
 from .engine import Engine
 from .ledger import DEFAULT_PATH, Journal
-from .mapping import ColumnMap, map_columns, plan_rows, problems_error
+from .mapping import ColumnMap, map_columns, plan_rows, problems_error, server_columns
 from .outcome import Outcome, Report, assign_keys, origin_of
 from .progress import Tracker
 from .report import DryRunReport
@@ -123,7 +123,9 @@ class Job:
         rows = (
             (label, record) for label, record in zip(self.df.index, self.df.to_dict("records"), strict=False)
         )
-        self.planned, self.problems = plan_rows(self.app, rows, self.cmap, self.aclient.api)
+        self.planned, self.problems = plan_rows(
+            self.app, rows, self.cmap, self.aclient.api, server_data=server_columns(self.df)
+        )
         self.keys = assign_keys(origin_of(self.aclient.base_url), self.app.id, self.planned)
 
     def emit_warnings(self) -> None:

@@ -5,7 +5,9 @@ name or id, then the same ignoring case, spaces, hyphens and underscores ("aspec
 "Aspect Ratio"). Columns that match nothing are reported (warning + dry-run report), never silently
 dropped; they stay in the result frame. Empty cells (None/NaN) mean "use the app's default".
 Validation reuses inputs.prepare_inputs row by row and reports every problem at once, by row and
-column, so a 1,000-row batch never dies at row 873 after paying for 872.
+column, so a 1,000-row batch never dies at row 873 after paying for 872. Cells of columns a lamina
+result frame filled with outputs (`server_columns`) are server data (`inputs.FromServer`): a local path
+there is refused, never uploaded; only columns the user built are read from disk.
 """
 
 from __future__ import annotations
@@ -14,12 +16,12 @@ import hashlib
 import re
 import warnings
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..core.errors import LaminaWarning, ValidationError
-from ..core.inputs import Upload, prepare_inputs
+from ..core.inputs import Upload, from_server, prepare_inputs
 from ..core.models import App, Parameter
 from .ledger import canonical
 
@@ -166,6 +168,13 @@ def _cell(value: Any) -> Any:
     return value
 
 
+def server_columns(df: Any) -> set[Any]:
+    """Columns a lamina result frame filled with run outputs (its attrs["lamina"]["outputs"])."""
+    info = getattr(df, "attrs", {}).get("lamina")
+    outputs = info.get("outputs") if isinstance(info, dict) else None
+    return {o["column"] for o in outputs or [] if isinstance(o, dict) and "column" in o}
+
+
 def _stable(value: Any) -> Any:
     """Uploads (local files) are fingerprinted by content, not by repr."""
     if isinstance(value, Upload):
@@ -184,14 +193,17 @@ class PlannedRow:
 
 
 def plan_rows(
-    app: App, rows: Iterable[tuple[Any, Mapping[Any, Any]]], cmap: ColumnMap, family: str = "v1"
+    app: App, rows: Iterable[tuple[Any, Mapping[Any, Any]]], cmap: ColumnMap, family: str = "v1",
+    server_data: Collection[Any] = (),
 ) -> tuple[list[PlannedRow], list[dict[str, Any]]]:
-    """Validate every row; returns (planned rows, problems). Problems carry row, index and column."""
+    """Validate every row; returns (planned rows, problems). Problems carry row, index and column.
+    Cells of the `server_data` columns (see `server_columns`) are marked as server data."""
     planned: list[PlannedRow] = []
     problems: list[dict[str, Any]] = []
     column_of = {p: c for c, p in cmap.columns.items()}
     for position, (label, record) in enumerate(rows):
         cells = {p: _cell(record[c]) for c, p in cmap.columns.items()}
+        cells = {p: from_server(v) if column_of[p] in server_data else v for p, v in cells.items()}
         inputs = {p: v for p, v in cells.items() if v is not None}  # empty cell: the default (or "missing")
         inputs.update(cmap.constants)
         try:

@@ -8,6 +8,8 @@ import uuid
 import weakref
 from typing import TYPE_CHECKING, Any
 
+from ..core.inputs import from_server
+
 if TYPE_CHECKING:
     from .job import Job
 
@@ -50,7 +52,8 @@ def result_frame(job: Job, base: Any = None) -> Any:
             same_label = [p for p in produced if p.get("label") == col["label"]]
             match = produced[i] if len(produced) == len(outs) else (same_label[0] if same_label else None)
             if match is not None and match.get("status") == "completed":
-                values[col["column"]][pos] = match.get("value")
+                # server text: never read as a path if the frame feeds another app
+                values[col["column"]][pos] = from_server(match.get("value"))
         output_errors = "; ".join(f"{p.get('label')}: {p['error']}" for p in produced if p.get("error"))
         error[pos] = o.error or (output_errors or None)
     if base is None:

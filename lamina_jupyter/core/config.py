@@ -1,12 +1,16 @@
 """Settings and where they come from.
 
 Key: argument → LAMINA_API_KEY → `.env` in the working directory → ~/.lamina/config.json (the file
-the official Lamina CLI writes). Base URL: the same chain with LAMINA_BASE_URL / `baseUrl`, then
-https://app.uselamina.ai. The key is wrapped in a `Secret` as soon as it is read.
+the official Lamina CLI writes). The base URL is the `base_url` argument (the user's explicit
+choice), else LAMINA_BASE_URL / `baseUrl` from the *same* place the key came from, else
+https://app.uselamina.ai: a `.env` in a cloned repository must not send a key kept elsewhere to the
+server it names. Plain http:// is accepted only for this machine (the emulator). The key is wrapped
+in a `Secret` as soon as it is read.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import stat
@@ -14,6 +18,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -34,9 +39,17 @@ class Settings:
     timeout: httpx.Timeout = field(default_factory=lambda: DEFAULT_TIMEOUT)
     max_retries: int = DEFAULT_MAX_RETRIES
     key_source: str = "argument"
+    base_url_source: str = "default"
+
+    @property
+    def server(self) -> str:
+        """The base URL, with a plain note when it is not Lamina's own server and where it was set."""
+        if self.base_url == DEFAULT_BASE_URL:
+            return repr(self.base_url)
+        return f"{self.base_url!r} (not app.uselamina.ai; set by {self.base_url_source})"
 
     def __repr__(self) -> str:
-        return f"Settings(base_url={self.base_url!r}, api={self.api!r}, api_key={self.api_key.masked!r})"
+        return f"Settings(base_url={self.server}, api={self.api!r}, api_key={self.api_key.masked!r})"
 
 
 def read_dotenv(path: Path, name: str) -> str | None:
@@ -85,13 +98,38 @@ def read_stored(name: str, path: Path | None = None) -> str | None:
 
 def discover(env_name: str, stored_name: str) -> tuple[str | None, str]:
     """(value, where it came from) along environment → .env → ~/.lamina/config.json."""
-    if os.environ.get(env_name, "").strip():
-        return os.environ[env_name], env_name
-    value = read_dotenv(Path.cwd() / ".env", env_name)
-    if value:
-        return value, ".env"
-    value = read_stored(stored_name)
-    return (value, str(config_path())) if value else (None, "")
+    for source in (env_name, ".env", str(config_path())):
+        value = read_from(source, env_name, stored_name)
+        if value:
+            return value, source
+    return None, ""
+
+
+def read_from(source: str, env_name: str, stored_name: str) -> str | None:
+    """One setting from one named place (as `discover` names them), or None."""
+    if source == env_name:
+        value = os.environ.get(env_name, "")
+        return value if value.strip() else None
+    if source == ".env":
+        return read_dotenv(Path.cwd() / ".env", env_name)
+    return read_stored(stored_name)
+
+
+def paired_base_url(key_source: str) -> tuple[str, str]:
+    """(base URL, where it was set) for a key found at `key_source`: the URL from that same place, else
+    the default. A URL found elsewhere is ignored with a warning that says why and what to do."""
+    same_place = "LAMINA_BASE_URL" if key_source == "LAMINA_API_KEY" else key_source
+    own = read_from(same_place, "LAMINA_BASE_URL", "baseUrl") if key_source != "argument" else None
+    if own:
+        return own, same_place
+    other, where = discover("LAMINA_BASE_URL", "baseUrl")
+    if other and other.strip().rstrip("/") != DEFAULT_BASE_URL:
+        key_from = "the api_key argument" if key_source == "argument" else key_source
+        warnings.warn(f"The base URL {other.strip()!r} from {where} is ignored: the API key came from "
+                      f"{key_from}, and a key goes only to a server named in the same place (a .env in a "
+                      "cloned repository must not redirect it). Set both in one place, or pass base_url= "
+                      "explicitly.", LaminaWarning, stacklevel=4)
+    return DEFAULT_BASE_URL, "default"
 
 
 def missing_key_message() -> str:
@@ -105,7 +143,14 @@ def missing_key_message() -> str:
 
 
 def check_key_shape(secret: Secret) -> None:
-    """Refuse keys of the other Lamina (Lamina Labs), warn about other odd shapes; never echo the key."""
+    """Refuse keys that cannot travel in a header or belong to the other Lamina (Lamina Labs), warn
+    about other odd shapes; never echo the key (HTTP libraries quote a refused header in full)."""
+    stray = next((i for i, ch in enumerate(secret.reveal()) if not "!" <= ch <= "~"), None)
+    if stray is not None:
+        raise ConfigurationError(
+            f"The API key has a character that cannot be sent in an HTTP header at position {stray + 1} "
+            "(a space, line break, NUL, control or non-ASCII character, often from copying). Copy the "
+            f"key again from {KEYS_URL} and set it without extra characters.")
     prefix = secret.reveal()[:7]
     if prefix.startswith("lamina_"):
         raise ConfigurationError(
@@ -118,11 +163,33 @@ def check_key_shape(secret: Secret) -> None:
                       LaminaWarning, stacklevel=4)
 
 
-def normalise_base_url(url: str) -> str:
+def is_loopback(host: str) -> bool:
+    """This machine only: localhost, 127.0.0.0/8 or ::1 (names that merely start so do not count)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def normalise_base_url(url: str, source: str = "the base_url argument") -> str:
+    """The URL without a trailing slash; https anywhere, plain http only on loopback (the key is sent
+    in a header, and plain http would show it to everyone on the network path)."""
     url = url.strip().rstrip("/")
-    if not url.startswith(("http://", "https://")) or len(url.split("://", 1)[1]) == 0:
-        raise ConfigurationError(f"Base URL {url!r} is not an http(s) URL. Use e.g. {DEFAULT_BASE_URL} "
-                                 "or the emulator's URL (http://127.0.0.1:<port>).")
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:
+        parts, host = urlsplit(""), ""
+    if parts.scheme.lower() not in ("http", "https") or not host:
+        raise ConfigurationError(f"Base URL {url!r} (from {source}) is not an http(s) URL. Use e.g. "
+                                 f"{DEFAULT_BASE_URL} or the emulator's URL (http://127.0.0.1:<port>).")
+    if parts.scheme.lower() == "http" and not is_loopback(host):
+        raise ConfigurationError(f"Base URL {url!r} (from {source}) is plain http to another machine: the "
+                                 "API key would travel unencrypted. Use https:// (Lamina itself is "
+                                 f"{DEFAULT_BASE_URL}); plain http is only for a server on this machine "
+                                 "(127.0.0.1, localhost, ::1), such as the emulator.")
     return url
 
 
@@ -155,6 +222,7 @@ def resolve_settings(api_key: str | Secret | None = None, base_url: str | None =
     if api_key is None or not api_key.reveal():
         raise ConfigurationError(missing_key_message())
     check_key_shape(api_key)
-    url = base_url or discover("LAMINA_BASE_URL", "baseUrl")[0] or DEFAULT_BASE_URL
-    return Settings(api_key=api_key, base_url=normalise_base_url(url), api=api,
-                    timeout=_timeout(timeout), max_retries=max_retries, key_source=source)
+    url, url_source = (base_url, "the base_url argument") if base_url else paired_base_url(source)
+    return Settings(api_key=api_key, base_url=normalise_base_url(url, url_source), api=api,
+                    timeout=_timeout(timeout), max_retries=max_retries, key_source=source,
+                    base_url_source=url_source)

@@ -63,7 +63,7 @@ class ClientBase:
         settings = getattr(self, "settings", None)  # a traceback may repr a half-built client
         if settings is None:
             return f"<{type(self).__name__} (not configured)>"
-        return (f"<{type(self).__name__} base_url={settings.base_url!r} api={settings.api!r} "
+        return (f"<{type(self).__name__} base_url={settings.server} api={settings.api!r} "
                 f"api_key={settings.api_key.masked!r}>")
 
 

@@ -17,7 +17,8 @@
     ├── WaitTimeout               gave up waiting; the run goes on (.run_id .last_status .elapsed)
     └── SignatureError            a webhook failed verification
 
-Every message says what went wrong and what to do next, and is scrubbed of key-shaped text.
+Every message says what went wrong and what to do next, and is scrubbed of key-shaped text and
+terminal control sequences; `.details` is scrubbed the same way and `.request` keeps no credentials.
 Misuse (wrong argument types) stays a builtin TypeError / ValueError.
 """
 
@@ -26,7 +27,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from .redact import redact
+from .redact import CREDENTIAL_HEADERS, clean, redact, redact_data
 
 if TYPE_CHECKING:
     import httpx
@@ -40,7 +41,7 @@ class LaminaError(Exception):
     """Root of every lamina-jupyter error."""
 
     def __init__(self, message: str) -> None:
-        super().__init__(redact(message))
+        super().__init__(clean(message))
 
     @property
     def message(self) -> str:
@@ -56,7 +57,23 @@ class TransportError(LaminaError):
 
     def __init__(self, message: str, *, request: httpx.Request | None = None) -> None:
         super().__init__(message)
-        self.request = request
+        self.request = without_credentials(request)
+
+
+def without_credentials(request: httpx.Request | None) -> httpx.Request | None:
+    """A copy of `request` for debugging (method, URL, headers, body) with credential headers masked:
+    the sent request still carries the Authorization header the client added."""
+    if request is None:
+        return None
+    import httpx
+
+    headers = [(k, "***" if k.lower() in CREDENTIAL_HEADERS else v) for k, v in request.headers.multi_items()]
+    try:
+        content = request.content
+    except httpx.RequestNotRead:  # a streamed upload body: not kept
+        content = b""
+    return httpx.Request(request.method, request.url, headers=headers, content=content,
+                         extensions=request.extensions)
 
 
 class LaminaConnectionError(TransportError):
@@ -87,7 +104,7 @@ class APIError(LaminaError):
         super().__init__(message)
         self.status_code = status_code
         self.code = code
-        self.details = details
+        self.details = redact_data(details)  # servers echo requests, Authorization header included
         self.request_id = request_id
         self.retryable = retryable
         self.run_id = run_id

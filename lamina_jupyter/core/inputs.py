@@ -9,7 +9,9 @@ every API generation (the v1 resolver also accepts `key` and `id`, but `key` is 
 so one rule works everywhere and the emulator's server-side log shows what the docs describe. Only
 when two parameters share a name is the `key` sent instead.
 
-Local files, bytes and PIL images given for `url` parameters are marked for upload (v1 only).
+Local files, bytes and PIL images given for `url` parameters are marked for upload (v1 only). Only
+values the user provided are read from disk: text marked `FromServer` (a run's output in a result
+frame) is sent only as an http(s) URL, never opened as a path.
 """
 
 from __future__ import annotations
@@ -30,6 +32,26 @@ _MEDIA_TYPES = {"image": (".png", ".jpg", ".jpeg", ".webp", ".gif", ".heic", ".h
                           ".tiff", ".tif"),
                 "video": (".mp4", ".mov", ".webm", ".m4v", ".mkv"),
                 "audio": (".mp3", ".wav", ".m4a", ".ogg", ".flac", ".aac")}
+
+
+class FromServer(str):
+    """Text a Lamina server sent (e.g. a run's output in a result frame): data, never a path to read.
+    `str(value)` gives plain text again, for a user who checked it names the file they mean."""
+
+    __slots__ = ()
+
+
+def from_server(value: Any) -> Any:
+    """`value` with its text (or each text of a list) marked as server data."""
+    if isinstance(value, list):
+        return [from_server(v) for v in value]
+    return FromServer(value) if isinstance(value, str) else value
+
+
+def _refusal(value: str) -> str:
+    return (f"{value[:80]!r} came from the Lamina server (a run's output), not from you; server values "
+            "are sent only as http(s) URLs and never read as local files. If it names a file you mean "
+            "to upload, pass the path yourself (str(value), or a column you built)")
 
 
 @dataclass(frozen=True)
@@ -56,7 +78,10 @@ def is_pil_image(value: Any) -> bool:
 
 
 def as_upload(value: Any, filename: str | None = None, media_type: str | None = None) -> Upload:
-    """Bytes, a local path or a PIL image → an Upload. Raises TypeError/FileNotFoundError on misuse."""
+    """Bytes, a local path or a PIL image → an Upload. Raises TypeError/FileNotFoundError on misuse,
+    ValueError for server text."""
+    if isinstance(value, FromServer):
+        raise ValueError(_refusal(value))
     if is_pil_image(value):
         buf = io.BytesIO()
         value.save(buf, format="PNG")
@@ -151,6 +176,9 @@ def _check_value(p: Parameter, value: Any, family: str, problems: list[dict[str,
         out: list[Any] = []
         for item in items:
             if is_http_url(item):
+                out.append(item)
+            elif isinstance(item, FromServer):
+                problems.append(_problem(name, "server_value", f"{name!r}: {_refusal(item)}"))
                 out.append(item)
             elif _uploadable(item):
                 if family != "v1":

@@ -35,7 +35,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import httpx
 
@@ -129,8 +129,10 @@ class Context:
                              content=content, headers=hdrs, extensions={"timeout": timeout.as_dict()})
 
     def same_origin(self, request: httpx.Request) -> bool:
-        base = urlsplit(self.base_url)
-        return (request.url.scheme, request.url.netloc.decode()) == (base.scheme, base.netloc)
+        """Whether `request` goes to the configured server: scheme, host and port compared as URLs
+        compare (httpx lower-cases scheme and host and drops a default port on both sides)."""
+        base = httpx.URL(self.base_url)
+        return (request.url.scheme, request.url.host, request.url.port) == (base.scheme, base.host, base.port)
 
 
 def retry_hint(response: httpx.Response, body: Any, wall: float) -> float | None:

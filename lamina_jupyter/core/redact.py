@@ -1,20 +1,52 @@
 """Keeping the API key out of every message, repr and traceback.
 
 The key lives in a `Secret` whose repr/str is masked. Only the request-signing code calls
-`reveal()`. `redact()` scrubs anything that looks like a Lamina key from text we build (error
-messages, excerpts of server bodies), because a server may echo what it was sent.
+`reveal()`. `redact()` scrubs anything that looks like a Lamina key or a Bearer value from text we
+build (error messages, excerpts of server bodies), because a server may echo what it was sent;
+`clean()` also drops terminal control sequences, so a server's message cannot repaint a terminal;
+`redact_data()` redacts JSON a server sent back (error details), which stays data: control
+characters in it are kept, since field names must still match the parameters they name.
 """
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 _KEY_PATTERN = re.compile(r"lma_[A-Za-z0-9_-]{8,}")
+_BEARER = re.compile(r"(bearer\s+)[^\s'\"]+", re.IGNORECASE)  # up to the quote of a b'…' header repr
+_TERMINAL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]"             # CSI: colours, cursor moves, clears
+                       r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC: titles, hyperlinks
+                       r"|\x9b[0-?]*[ -/]*[@-~]"               # 8-bit CSI
+                       r"|\x1b[@-_]?"                          # any other escape
+                       r"|[\x00-\x08\x0b-\x1f\x7f-\x9f]")       # other control characters (\t and \n stay)
+CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "x-api-key", "cookie", "set-cookie"})
+MAX_DEPTH = 64
 
 
 def redact(text: str) -> str:
-    """Replace every `lma_…` key-shaped token with a mask."""
-    return _KEY_PATTERN.sub("lma_***", text)
+    """Replace every `lma_…` key-shaped token and every Bearer value with a mask."""
+    return _KEY_PATTERN.sub("lma_***", _BEARER.sub(r"\1***", text))
+
+
+def clean(text: str) -> str:
+    """`redact` after dropping terminal control sequences (dropped first, so an escape code cannot
+    split a key into pieces the key pattern would miss)."""
+    return redact(_TERMINAL.sub("", text))
+
+
+def redact_data(value: Any, depth: int = 0) -> Any:
+    """A copy of JSON data with every string redacted and credential-named fields masked."""
+    if depth > MAX_DEPTH:
+        return "…"
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, list):
+        return [redact_data(v, depth + 1) for v in value]
+    if isinstance(value, dict):
+        return {k: "***" if str(k).lower() in CREDENTIAL_HEADERS else redact_data(v, depth + 1)
+                for k, v in value.items()}
+    return value
 
 
 def mask(value: str) -> str:

@@ -220,10 +220,12 @@ class Deduper:
         self._lock = threading.Lock()
 
     def seen(self, body: bytes | str, headers: Mapping[str, str]) -> bool:
-        """True when this exact delivery was already recorded; records it otherwise."""
+        """True when this exact delivery was already recorded; records it otherwise. Keyed on what the
+        signature covers (timestamp and body) only: a replay can drop or change the unsigned
+        request-id header, so it must not make a delivery look new."""
         raw = body.encode("utf-8") if isinstance(body, str) else bytes(body)
         lower = {str(k).lower(): v for k, v in headers.items()}
-        key = (str(lower.get(REQUEST_ID, "")), str(lower.get(TIMESTAMP, "")), hashlib.sha256(raw).hexdigest())
+        key = (str(lower.get(TIMESTAMP, "")), hashlib.sha256(raw).hexdigest())
         return self._remember(key)
 
     def run_seen(self, payload: Any) -> bool:

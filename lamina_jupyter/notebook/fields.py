@@ -84,10 +84,14 @@ class TextField(Field):
 
 
 class UrlField(Field):
-    """An http(s) URL or a local path typed in, or a file picked; files are uploaded before the run."""
+    """An http(s) URL or a local path typed in, or a file picked; files are uploaded before the run.
+
+    The app's default is shown but never read from disk: it came from the server, so while the box
+    still holds it the field sends nothing (the server applies its own default) unless it is a URL."""
 
     def __init__(self, param: Parameter) -> None:
         default = param.default if isinstance(param.default, str) else ""
+        self.server_default = default.strip()
         text = W.Text(value=default, description=_label(param), style=_LABEL_STYLE, layout=_WIDE,
                       placeholder="https://… or a local file path")
         accept = ",".join(f"{a}/*" if "/" not in a and not a.startswith(".") else a for a in param.accept)
@@ -107,6 +111,8 @@ class UrlField(Field):
         value = self.widget.value.strip()
         if not value or self.upload() is not None or value.startswith(("http://", "https://")):
             return None
+        if value == self.server_default:
+            return None  # sent as nothing: the server applies its own default
         if os.path.isfile(os.path.expanduser(value)):
             return None
         return f"{value[:80]!r} is neither an http(s) URL nor an existing file; paste a URL or pick a file"
@@ -124,8 +130,10 @@ class UrlField(Field):
         if picked is not None:
             return picked[1]
         value = self.widget.value.strip()
+        if value == self.server_default and not value.startswith(("http://", "https://")):
+            return None  # the server's text, not a path the user chose: never read from disk
         if value and not value.startswith(("http://", "https://")):
-            return os.path.expanduser(value)  # a local path: the client uploads it
+            return os.path.expanduser(value)  # a local path the user typed: the client uploads it
         return value or None
 
     def describe(self) -> Any:

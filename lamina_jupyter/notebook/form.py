@@ -29,10 +29,13 @@ TICK = 0.5
 
 
 def code_for(app: App, inputs: dict[str, Any]) -> str:
-    """The Python call equivalent to a form submission (no key: Client() finds it itself)."""
+    """The Python call equivalent to a form submission (no key: Client() finds it itself).
+
+    Every server string (app id and name, parameter names, values) enters as a `repr` literal, even
+    in the comment: raw text with a newline would end the comment and run when pasted."""
     lines = ["from lamina_jupyter import Client", "",
              "client = Client()  # key from LAMINA_API_KEY, .env or ~/.lamina (never paste it here)",
-             f"run = client.run({app.id!r}, {{  # {app.name}"]
+             f"run = client.run({app.id!r}, {{  # {app.name!r}"]
     lines += [f"    {name!r}: {value!r}," for name, value in inputs.items()]
     lines += ["})", "run.outputs"]
     return "\n".join(lines)

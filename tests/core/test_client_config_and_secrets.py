@@ -11,7 +11,7 @@ import traceback
 
 import pytest
 
-from lamina_jupyter import AuthenticationError, Client, ConfigurationError, ValidationError
+from lamina_jupyter import AuthenticationError, Client, ConfigurationError, LaminaWarning, ValidationError
 from lamina_jupyter.core.config import resolve_settings
 from lamina_jupyter.emulator import Emulator
 
@@ -35,12 +35,14 @@ def test_argument_beats_environment_beats_dotenv_beats_config(monkeypatch, tmp_p
     assert resolve_settings().api_key.reveal() == "lma_fromconfig_123456"
     assert resolve_settings().base_url == "https://config.test"
     (tmp_path / ".env").write_text('# comment\nexport LAMINA_API_KEY="lma_fromdotenv_123456"\n')
-    assert resolve_settings().key_source == ".env"
+    with pytest.warns(LaminaWarning, match="config.test/' from .* is ignored"):  # the URL pairs with its key
+        assert resolve_settings().key_source == ".env"
     monkeypatch.setenv("LAMINA_API_KEY", "lma_fromenv_123456\n")
     monkeypatch.setenv("LAMINA_BASE_URL", "http://127.0.0.1:9/")
     settings = resolve_settings()
     assert settings.api_key.reveal() == "lma_fromenv_123456" and settings.base_url == "http://127.0.0.1:9"
-    assert resolve_settings("lma_fromarg_123456").api_key.reveal() == "lma_fromarg_123456"
+    with pytest.warns(LaminaWarning, match="ignored"):
+        assert resolve_settings("lma_fromarg_123456").api_key.reveal() == "lma_fromarg_123456"
 
 
 def test_default_base_url_and_config_version_other_than_1_is_ignored(tmp_path):

@@ -78,3 +78,16 @@ def test_client_keys_refetch_finds_a_rotated_key(monkeypatch):
     assert verify(BODY, headers(TS, SIG), client, now=NOW)["data"]["runId"] == "run_vec_001"
     fetches = client.fetches
     assert verify(BODY, headers(TS, SIG), client, now=NOW) and client.fetches == fetches  # cached now
+
+
+def test_deduper_sees_an_exact_replay_even_without_the_unsigned_request_id_header():
+    """The request-id header is not signed: an attacker replaying a delivery can drop or change it,
+    so the exact-replay cache must key on what the signature covers (timestamp and body)."""
+    from lamina_jupyter.core.webhooks import Deduper
+
+    ts, body, sig = VECTOR_2
+    dedupe = Deduper()
+    assert not dedupe.seen(body, headers(ts, sig, request_id="run_vec_001"))
+    assert dedupe.seen(body, headers(ts, sig))
+    assert dedupe.seen(body, headers(ts, sig, request_id="something-else"))
+    assert not dedupe.seen(body, headers(str(int(ts) + 5), sig))  # a re-signed redelivery is new here

@@ -217,7 +217,7 @@ VERBOSE_CELLS = [
     ("validation", f'c.start("{TEXT_TO_IMAGE}", {{"Prompt": 5}})', "ValidationError"),
     ("bad base url", 'Client(base_url="ftp://nowhere")', "ConfigurationError"),
     ("refused", 'Client(base_url="http://127.0.0.1:9", max_retries=0).list_apps()', "LaminaConnectionError"),
-    ("wrong key", "Client(api_key=wrong).list_apps()", "AuthenticationError"),
+    ("wrong key", "Client(api_key=wrong, base_url=c.base_url).list_apps()", "AuthenticationError"),
     ("magic", '%lamina run "Text to Image" Prompt="verbose magic #fail"', "UsageError"),
 ]
 
@@ -385,3 +385,82 @@ def test_emulator_binds_loopback_by_default(scenario):
     finally:
         cli.send_signal(signal.SIGTERM)
         cli.communicate(timeout=15)
+
+
+# -- issue 12.6: the key inside error text, details and the kept request ---------------------------------
+@pytest.mark.parametrize("stray", ["\n", "\r", "\x00", "\x1b", "\t", "é"],
+                         ids=["newline", "carriage-return", "nul", "escape", "tab", "non-ascii"])
+def test_a_key_with_a_control_character_is_refused_before_any_request(scenario, canary, stray):
+    """h11 quoted such a header in full ("Illegal header value b'Bearer lma_…'"), and the key-shaped
+    redaction stopped at the escaped character, leaving the rest of the key in the message."""
+    from wire_faults import Respond, WireServer
+
+    head, tail = canary[:15], canary[15:]
+    key = head + stray + tail
+    with WireServer(fallback=Respond(200, {"data": []})) as wire, pytest.raises(ConfigurationError) as info:
+        Client(api_key=key, base_url=wire.base_url, max_retries=0).list_apps()
+    requests = list(wire.requests)
+    assert requests == [] and "copy" in str(info.value).lower()
+    for fragment in (head, tail):
+        surfaces = Surfaces(fragment)
+        surfaces.scan_error("key with a stray character", info.value)
+        surfaces.record(scenario)
+
+
+def test_header_text_is_redacted_with_escapes_and_quotes():
+    """What h11 and friends print about a header: the whole Bearer value goes, however it is quoted."""
+    from lamina_jupyter.core.redact import redact
+
+    for text in ("Illegal header value b'Bearer lma_CANARY_abcd\\nefgh0123456789'",
+                 'Illegal header value b"Bearer lma_\\x00efgh0123456789"',
+                 "authorization: Bearer efgh0123456789"):
+        assert "efgh0123456789" not in redact(text), text
+
+
+ANSI = "\x1b[2J\x1b[31mred\x1b[0m \x1b]8;;https://evil.example\x07click\x1b]8;;\x07 \x9b31m\x07\x08"
+
+
+def test_error_details_and_messages_are_masked_and_free_of_terminal_codes(scenario, canary):
+    """A server that echoes the request (Authorization included) into `details`, and paints its message
+    with ANSI escapes: neither the key nor a control sequence may reach the exception."""
+    from wire_faults import Respond, WireServer
+
+    echo = {"error": f"bad request {ANSI}", "code": "VALIDATION_ERROR",
+            "details": {"headers": {"Authorization": f"Bearer {canary}", "X-Api-Key": canary},
+                        "errors": [{"field": "Prompt", "message": f"echo {ANSI} token={canary}"}],
+                        "deep": [[[{"authorization": canary[4:]}]]]}}
+    with WireServer(fallback=Respond(400, echo)) as wire, \
+            Client(api_key=canary, base_url=wire.base_url, max_retries=0) as client, \
+            pytest.raises(ValidationError) as info:
+        client.list_apps()
+    err = info.value
+    surfaces = Surfaces(canary)  # not scan_error: Verbose locals of protocol.send still hold the raw body
+    surfaces.scan_object("echoing server", err)
+    surfaces.scan("echoing server traceback", "".join(traceback.format_exception(err)))
+    surfaces.scan("error details", json.dumps(err.details))
+    surfaces.record(scenario)
+    text = str(err)
+    assert "red" in text and "click" in text and "token=" in text  # the words stay, the codes go
+    assert not any(ch in text for ch in "\x1b\x07\x08\x9b"), repr(text)
+    assert err.details["headers"]["Authorization"] != f"Bearer {canary}"
+
+
+def test_the_request_kept_on_transport_errors_has_no_key(scenario, canary):
+    """err.request is for debugging (method, URL); its Authorization header must be masked."""
+    from wire_faults import RST, WireServer
+
+    surfaces = Surfaces(canary)
+    with WireServer(fallback=RST) as wire, \
+            Client(api_key=canary, base_url=wire.base_url, max_retries=0) as c, \
+            pytest.raises(Exception) as reset:  # noqa: PT011 - whichever TransportError, it must be clean
+        c.list_apps()
+    with Client(api_key=canary, base_url="http://127.0.0.1:9", max_retries=0) as down, \
+            pytest.raises(Exception) as refused:  # noqa: PT011
+        down.list_apps()
+    for info in (reset, refused):
+        err = info.value
+        assert err.request is not None and err.request.url.path == "/v1/apps"
+        surfaces.scan_error(type(err).__name__, err)
+        surfaces.scan("err.request headers", json.dumps(dict(err.request.headers)))
+        surfaces.scan("err.request", repr(vars(err.request)))
+    surfaces.record(scenario)
