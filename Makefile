@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint bench browser clean
+.PHONY: demo test lint bench reliability browser clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	for b in bench/*.py; do $(PY) $$b || exit 1; done
+
+# The fault matrix and its one-line summary (details in bench-output/reliability.json); fails on any miss.
+reliability: $(STAMP)
+	$(PY) bench/reliability.py
 
 clean:
 	rm -rf $(VENV) demo-output .lamina build *.egg-info

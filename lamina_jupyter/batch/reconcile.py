@@ -46,7 +46,8 @@ class Reconciling:
 
     async def _retrying(self, call: Any) -> Any:
         """Call until it answers: 429s wait for retryAfter, outages back off (module docstring)."""
-        limited, failures, first_failure = 0, 0, 0.0
+        limited, failures = 0, 0
+        first_failure: float | None = None  # never 0.0: the monotonic clock starts near 0 after a boot
         while True:
             try:
                 return await call()
@@ -57,7 +58,7 @@ class Reconciling:
                 await asyncio.sleep(max(err.retry_after or 1.0, self.client.governor.waiting_seconds()))
             except (TransportError, APIError) as err:
                 now = time.monotonic()
-                first_failure = first_failure or now
+                first_failure = now if first_failure is None else first_failure
                 if not transient(err) or now - first_failure > OUTAGE_PATIENCE:
                     raise
                 failures += 1

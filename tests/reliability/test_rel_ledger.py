@@ -64,6 +64,7 @@ def test_second_process_on_the_same_batch_gets_in_use(client, emulator, scenario
     emulator.configure(hold=True, latency=0.1)
     emulator.reset_stats()
     first = spawn(emulator, tmp_path, TEXT_TO_IMAGE, column, tag, n, "shared.sqlite", n)
+    scenario.add(faults_injected=1)  # a second process on the same batch
     try:
         wait_for(lambda: emulator.stats["runs_created"] == n, what="the first process's runs")
         second = spawn(emulator, tmp_path, TEXT_TO_IMAGE, column, tag, n, "shared.sqlite", n)
@@ -79,7 +80,7 @@ def test_second_process_on_the_same_batch_gets_in_use(client, emulator, scenario
         rows(column, tag, n), TEXT_TO_IMAGE, client=client, journal=tmp_path / "shared.sqlite", progress=False
     )
     assert again.lamina.report["reused"] == n
-    lost, paid_twice = record(scenario, emulator, again, n, faults_injected=1, faults_survived=1)
+    lost, paid_twice = record(scenario, emulator, again, n)
     assert (lost, paid_twice) == (0, 0)
 
 
@@ -91,6 +92,7 @@ def test_two_processes_with_different_batches_share_one_ledger(client, emulator,
     emulator.configure(latency=0.3, jitter=0.2)
     emulator.reset_stats()
     procs = [spawn(emulator, tmp_path, TEXT_TO_IMAGE, column, t, n, "shared.sqlite", 4) for t in tags]
+    scenario.add(faults_injected=1)  # three writers on one ledger file
     try:
         results = [finish(p, 60) for p in procs]
     finally:
@@ -111,7 +113,6 @@ def test_two_processes_with_different_batches_share_one_ledger(client, emulator,
         assert again.lamina.report["reused"] == n
         lost, paid_twice = record(scenario, emulator, again, 3 * n)
         assert (lost, paid_twice) == (0, 0)
-    scenario.add(faults_injected=1, faults_survived=1)
 
 
 # -- 4. a truncated or corrupt ledger ----------------------------------------------------------------
@@ -134,20 +135,22 @@ def test_damaged_ledger_is_a_clear_error_never_a_fresh_start(how, client, emulat
         j._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     assert ledger.stat().st_size > 12288
     ledger.write_bytes(_damage(ledger.read_bytes(), how))
+    scenario.add(faults_injected=1)
     emulator.reset_stats()
     with pytest.raises(JournalError) as info:
         run_dataframe(df, TEXT_TO_IMAGE, client=client, journal=ledger, progress=False)
+    created = emulator.stats["runs_created"]
+    scenario.add(paid_twice=created)
     message = str(info.value)
     assert str(ledger) in message and "was not reset" in message and "journal=" in message
-    created = emulator.stats["runs_created"]
-    scenario.add(faults_injected=1, faults_survived=int(created == 0), paid_twice=created)
     assert created == 0 and route_count(emulator, POST) == 0
 
 
-def test_a_plain_empty_file_is_a_new_ledger(client, emulator, tmp_path):
+def test_a_plain_empty_file_is_a_new_ledger(client, emulator, scenario, tmp_path):
     """Only a USED ledger (lock folder or log beside it) that is now empty counts as truncated."""
     ledger = tmp_path / "new.sqlite"
     ledger.touch()
+    scenario.add(ordinary_events=1, rows_submitted=1)  # an empty file the user made: not damage
     result = run_dataframe(
         pd.DataFrame({"prompt": [uuid.uuid4().hex]}),
         TEXT_TO_IMAGE,
@@ -155,6 +158,7 @@ def test_a_plain_empty_file_is_a_new_ledger(client, emulator, tmp_path):
         journal=ledger,
         progress=False,
     )
+    scenario.add(rows_completed=int((result["lamina_status"] == "completed").sum()))
     assert (result["lamina_status"] == "completed").all()
 
 
@@ -196,6 +200,7 @@ def test_removed_parameter_is_a_clear_error_and_the_ledger_keeps_every_run(
     partial = _interrupted_batch(client, emulator, df, ledger, columns={"text": "Prompt", "look": "Style"})
     assert partial.lamina.report["in_flight"] == n
     emulator.edit_app(TEXT_TO_IMAGE, drop=["style"])  # the author removed "Style"
+    scenario.add(faults_injected=1)
     with pytest.raises(ValueError, match="'Style' matches no parameter of 'Text to Image'"):
         run_dataframe(
             df,
@@ -219,7 +224,7 @@ def test_removed_parameter_is_a_clear_error_and_the_ledger_keeps_every_run(
         progress=False,
     )
     assert resumed.lamina.report["reattached"] == n and resumed.lamina.report["submitted"] == 0
-    lost, paid_twice = record(scenario, emulator, resumed, n, faults_injected=1, faults_survived=1)
+    lost, paid_twice = record(scenario, emulator, resumed, n)
     assert (lost, paid_twice) == (0, 0)
 
 
@@ -233,6 +238,7 @@ def test_removed_option_flags_only_its_rows_and_fixed_rows_reuse_the_rest(
     emulator.reset_stats()
     _interrupted_batch(client, emulator, df, ledger)
     emulator.edit_app(TEXT_TO_IMAGE, options={"style": ["Watercolor", "Photographic", "Pixel Art"]})
+    scenario.add(faults_injected=1)
     emulator.configure(hold=False)
     with pytest.raises(ValidationError, match="nothing was sent") as info:
         run_dataframe(df, TEXT_TO_IMAGE, client=client, journal=ledger, progress=False)
@@ -244,7 +250,7 @@ def test_removed_option_flags_only_its_rows_and_fixed_rows_reuse_the_rest(
     report = result.lamina.report
     assert (report["reattached"] + report["reused"], report["submitted"]) == (6, 3)  # only the changed rows
     assert (result["lamina_status"] == "completed").all()
-    lost, paid_twice = record(scenario, emulator, result, n + 3, faults_injected=1, faults_survived=1)
+    lost, paid_twice = record(scenario, emulator, result, n + 3)
     assert (lost, paid_twice) == (0, 0)
 
 

@@ -51,23 +51,23 @@ CUT = Truncated(b'{"data": {"runId": "run_wire_1", "status": "running"}}')
 @pytest.mark.parametrize("fault", list(WIRE))
 def test_wait_survives_a_wire_fault_mid_poll(scenario, fault):
     with WireServer(running(), WIRE[fault], running(), fallback=running(status="completed")) as wire:
+        scenario.add(faults_injected=1)
         run = drive("sync", lambda c: c.wait("run_wire_1", timeout=20), api_key=WIRE_KEY,
                     base_url=wire.base_url, wait_strategy="poll", timeout=0.4)
     assert run.status == "completed" and run.outputs[0].value == "hi"
     polls = wire.count("GET /v1/runs/run_wire_1")
     assert polls <= 1 + 4 and wire.fired == 1  # the faulted request is retried once; no extra polls
-    scenario.add(faults_injected=wire.fired, faults_survived=wire.fired)
 
 
 @pytest.mark.parametrize("kind", ["async"])  # the single-fault variants above run on Client
 def test_wait_survives_four_wire_faults_in_a_row(scenario, kind):
     faults = [GARBAGE, CUT, RST, FIN]  # 4 in a row: two failed polls of two attempts each
+    scenario.add(faults_injected=len(faults))
     with WireServer(running(), *faults, fallback=running(status="completed")) as wire:
         run = drive(kind, lambda c: c.wait("run_wire_1", timeout=20), api_key=WIRE_KEY,
                     base_url=wire.base_url, wait_strategy="poll", timeout=0.4, max_retries=1)
     assert run.status == "completed" and wire.count("GET /v1/runs/") == 1 + len(faults) + 1
     assert wire.fired == len(faults)
-    scenario.add(faults_injected=wire.fired, faults_survived=wire.fired)
 
 
 @pytest.mark.parametrize("api,kind", [("v1", "sync"), ("legacy", "async")])
@@ -75,16 +75,17 @@ def test_resets_on_the_emulator_mid_poll_are_survived(scenario, emulator, client
     run = client.start(CAPTION_WRITER, topic("resets"))
     f0 = fired(emulator)
     emulator.inject("reset", route="GET /*/*/*", times=3)
+    scenario.add(faults_injected=3)
     final = drive(kind, lambda c: c.wait(run.id, timeout=30), **on(emulator), api=api, wait_strategy="poll")
     n = fired(emulator) - f0
     assert final.status == "completed" and n == 3
-    scenario.add(faults_injected=n, faults_survived=n)
 
 
 # 10. a run stuck in running --------------------------------------------------------------------------
 def test_stuck_run_times_out_naming_run_and_status_and_is_not_cancelled(scenario, emulator, client):
     emulator.reset_stats()  # earlier tests' teardown cancels their live runs
     run = client.start(CAPTION_WRITER, topic("#stuck"))
+    scenario.add(faults_injected=1)  # a run that never ends
     t0 = time.monotonic()
     with pytest.raises(WaitTimeout) as info:
         client.wait(run, timeout=1.0)
@@ -96,35 +97,33 @@ def test_stuck_run_times_out_naming_run_and_status_and_is_not_cancelled(scenario
     status = {r["run_id"]: r["status"] for r in emulator.runs()}[run.id]
     assert status == "running" and route_count(emulator, "POST /v1/runs/{id}/cancel") == 0
     assert client.get_run(run.id).status == "running"  # still there to pick up later
-    stuck = sum(r["status"] == "running" for r in emulator.runs() if r["run_id"] == run.id)
-    scenario.add(faults_injected=stuck, faults_survived=stuck)
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_held_run_times_out_then_a_later_wait_recovers_it(scenario, emulator, client, kind):
     emulator.configure(hold=True)
     run = client.start(CAPTION_WRITER, topic("held"))
+    scenario.add(faults_injected=1, rows_submitted=1)
     with pytest.raises(WaitTimeout) as info:
         drive(kind, lambda c: c.wait(run.id, timeout=1.0), **on(emulator))
     assert info.value.run_id == run.id and info.value.last_status in ("queued", "running")
     emulator.configure(hold=False)
     final = drive(kind, lambda c: c.wait(run.id, timeout=30), **on(emulator))
+    scenario.add(rows_completed=int(final.status == "completed"))
     assert final.status == "completed" and final.outputs
-    recovered = int(final.status == "completed")
-    scenario.add(faults_injected=1, faults_survived=recovered, rows_submitted=1, rows_completed=recovered)
 
 
 # 11. /wait answering timeout: true again and again -----------------------------------------------------
 @pytest.mark.parametrize("kind", KINDS)
 def test_wait_keeps_waiting_through_repeated_timeout_flags(scenario, kind):
     still = Respond(200, {**running().body, "timeout": True}, fault=True)
+    scenario.add(ordinary_events=3)  # /wait answering timeout: true is the documented long-poll end
     with WireServer(still, still, still, fallback=running(status="completed")) as wire:
         run = drive(kind, lambda c: c.wait("run_wire_1", timeout=30), api_key=WIRE_KEY,
                     base_url=wire.base_url)
     assert run.status == "completed"
     assert wire.count("GET /v1/runs/run_wire_1/wait") == 4 and len(wire.requests) == 4  # no polling
     assert wire.fired == 3
-    scenario.add(faults_injected=wire.fired, faults_survived=wire.fired)
 
 
 # 12. an event stream that drops mid-way -------------------------------------------------------------
@@ -138,6 +137,7 @@ def test_dropped_stream_falls_back_without_losing_the_result(scenario, emulator,
     run = client.start(CAPTION_WRITER, topic("drop stream"))
     f0 = fired(emulator)
     emulator.inject("drop_stream", route="GET /v1/runs/*/stream", after_events=1, abrupt=abrupt)
+    scenario.add(faults_injected=1)
     follow = (lambda c: list(c.stream(run.id, timeout=30))) if kind == "sync" else \
         (lambda c: collect(c.stream(run.id, timeout=30)))
     states = drive(kind, follow, **on(emulator))
@@ -146,9 +146,7 @@ def test_dropped_stream_falls_back_without_losing_the_result(scenario, emulator,
     assert [s.status for s in states].count("completed") == 1  # the result arrives once
     seen = [(s.status, s.progress, tuple((o.status, o.value) for o in s.outputs)) for s in states]
     assert len(seen) == len(set(seen))  # no state is reported twice
-    n = fired(emulator) - f0
-    assert n == 1
-    scenario.add(faults_injected=n, faults_survived=n)
+    assert fired(emulator) - f0 == 1
 
 
 # 13. cancelled mid-wait; an unknown status --------------------------------------------------------------
@@ -157,30 +155,30 @@ def test_cancelled_mid_wait_is_terminal_at_once(scenario, emulator, client, stra
     emulator.reset_stats()
     run = client.start(CAPTION_WRITER, topic("#stuck"))
     timer = threading.Timer(0.8, client.cancel, args=(run.id,))
+    scenario.add(ordinary_events=1)  # a user's cancel
     timer.start()
     t0 = time.monotonic()
     final = drive("sync", lambda c: c.wait(run.id, timeout=20), **on(emulator), wait_strategy=strategy)
     timer.join()
     assert final.status == "cancelled" and time.monotonic() - t0 < 0.8 + 3.5
-    cancels = route_count(emulator, "POST /v1/runs/{id}/cancel")
-    assert cancels == 1
-    scenario.add(faults_injected=cancels, faults_survived=cancels)
+    assert route_count(emulator, "POST /v1/runs/{id}/cancel") == 1
 
 
 def test_unknown_status_warns_once_and_keeps_polling(scenario):
     paused = Respond(200, run_body(status="paused"), fault=True)
+    scenario.add(faults_injected=2)  # a status this client does not know yet
     with WireServer(paused, paused, fallback=running(status="completed")) as wire, \
             pytest.warns(LaminaWarning, match="unknown status 'paused'") as caught:
         run = drive("sync", lambda c: c.wait("run_wire_1", timeout=20), api_key=WIRE_KEY,
                     base_url=wire.base_url, wait_strategy="poll")
     assert run.status == "completed" and len([w for w in caught if w.category is LaminaWarning]) == 1
     assert wire.count("GET /v1/runs/run_wire_1") == 3 and wire.fired == 2
-    scenario.add(faults_injected=wire.fired, faults_survived=wire.fired)
 
 
 # 14. a run that fails ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("kind", KINDS)
 def test_failed_run_raises_with_the_run_or_returns_it(scenario, emulator, kind):
+    scenario.add(ordinary_events=2, rows_submitted=2)  # two #fail runs: failing is a run's right
     with pytest.raises(RunFailedError) as info:
         drive(kind, lambda c: c.run(TEXT_TO_IMAGE, {"Prompt": "#fail a lighthouse"}, timeout=30),
               **on(emulator))
@@ -193,9 +191,8 @@ def test_failed_run_raises_with_the_run_or_returns_it(scenario, emulator, kind):
     assert returned.status == "failed" and returned.error_message
     server = {r["run_id"]: r["status"] for r in emulator.runs()}
     failed_on_server = [server[failed.id], server[returned.id]].count("failed")
+    scenario.add(rows_completed=failed_on_server)
     assert failed_on_server == 2
-    scenario.add(faults_injected=failed_on_server, faults_survived=failed_on_server, rows_submitted=2,
-                 rows_completed=failed_on_server)
 
 
 # 17. the sync API inside a running event loop (a kernel) ----------------------------------------------
@@ -207,9 +204,10 @@ def test_sync_client_works_inside_a_running_event_loop(scenario, emulator):
             again = await ac.get_run(done.id)
         return done, again
 
+    scenario.add(rows_submitted=1)
     done, again = asyncio.run(cell())
+    scenario.add(rows_completed=int(again.status == "completed"))
     assert done.status == again.status == "completed" and done.id == again.id
-    scenario.add(rows_submitted=1, rows_completed=int(again.status == "completed"))
 
 
 # 18. hygiene after faults --------------------------------------------------------------------------
@@ -228,6 +226,7 @@ async def _async_wait_then_close(base_url: str) -> tuple[str, int]:
 
 
 def test_no_leaked_threads_connections_or_unclosed_sockets_after_faults(scenario, emulator):
+    scenario.add(faults_injected=3)  # a stall, a dropped stream, a reset
     gc.collect()
     threads_before = {t.ident for t in threading.enumerate()}
     with warnings.catch_warnings(record=True) as caught:
@@ -258,4 +257,3 @@ def test_no_leaked_threads_connections_or_unclosed_sockets_after_faults(scenario
         time.sleep(0.05)
     leaked = [t.name for t in threading.enumerate() if t.ident not in threads_before]
     assert leaked == [] and faults == 3
-    scenario.add(faults_injected=faults, faults_survived=faults)
