@@ -7,6 +7,8 @@ from collections import Counter
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+RATE_LIMIT_HEADERS = ("on-429", "always")  # when RateLimit-* headers are sent
+
 
 @dataclass
 class Settings:
@@ -19,6 +21,7 @@ class Settings:
     rate_limit: int | None = 100
     time_factor: float = 1.0
     hold: bool = False
+    rate_limit_headers: str = "on-429"
 
     def update(self, **changes: Any) -> None:
         """Apply all of `changes` or, when any is unknown or invalid, none of them."""
@@ -41,6 +44,8 @@ class Settings:
         limit = self.rate_limit
         if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
             raise ValueError("rate_limit must be a positive integer or None (no limit)")
+        if self.rate_limit_headers not in RATE_LIMIT_HEADERS:
+            raise ValueError(f"rate_limit_headers must be one of {', '.join(RATE_LIMIT_HEADERS)}")
         if not isinstance(self.hold, bool):
             raise ValueError(f"hold must be true or false, got {self.hold!r}")
 
