@@ -18,7 +18,8 @@ import pytest
 from lamina_jupyter.emulator import Emulator
 
 # Latency low enough for a fast suite, high enough that runs really pass through queued and running.
-FAST = dict(latency=0.15, jitter=0.0, failure_rate=0.0, rate_limit=None, time_factor=1.0)
+FAST = dict(latency=0.15, jitter=0.0, failure_rate=0.0, rate_limit=None, time_factor=1.0,
+            rate_limit_headers="on-429")
 CANARY_KEY = "lma_CANARY_" + secrets.token_hex(10)
 
 

@@ -29,9 +29,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     limit = parser.add_mutually_exclusive_group()
     limit.add_argument(
-        "--rate-limit", type=int, default=100, help="requests per minute per key (default 100)"
+        "--rate-limit", type=int, default=100, help="requests per minute per client IP (default 100)"
     )
     limit.add_argument("--no-rate-limit", action="store_true", help="disable rate limiting")
+    parser.add_argument(
+        "--rate-limit-headers",
+        choices=("on-429", "always"),
+        default="on-429",
+        help="when RateLimit-* headers are sent: on 429s only, as the docs show (default), or always",
+    )
     parser.add_argument(
         "--time-factor",
         type=float,
@@ -53,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         failure_rate=args.failure_rate,
         rate_limit=None if args.no_rate_limit else args.rate_limit,
         time_factor=args.time_factor,
+        rate_limit_headers=args.rate_limit_headers,
         host=args.host,
         port=args.port,
         api_key=args.api_key,

@@ -51,6 +51,7 @@ class App:
     modality: str
     latency_factor: float = 1.0
     strengths: tuple[str, ...] = field(default=())
+    is_public: bool = True  # False: the workspace's own private app (still listed and runnable here)
 
 
 def _aspect(pid: str = "aspect-ratio") -> Param:
@@ -124,6 +125,7 @@ PRODUCT_SHOTS = App(
     ),
     "image",
     latency_factor=1.5,
+    is_public=False,
 )
 CAPTION_WRITER = App(
     "3a1f9c2e-7b4d-4e8a-9c61-0d2f5e8b1a04",
@@ -149,6 +151,7 @@ TEASER_CLIP = App(
     (_out(0, "Clip", "video", "clip"),),
     "video",
     latency_factor=3.0,
+    is_public=False,
 )
 
 APPS: dict[str, App] = {
@@ -183,7 +186,7 @@ def param_json(param: Param, base_url: str, legacy: bool) -> dict[str, Any]:
 
 
 def summary_json(app: App, legacy: bool) -> dict[str, Any]:
-    base = {"appId": app.id, "name": app.name, "description": app.description, "isPublic": True}
+    base = {"appId": app.id, "name": app.name, "description": app.description, "isPublic": app.is_public}
     if legacy:
         return base
     kinds = sorted({o.type for o in app.outputs})

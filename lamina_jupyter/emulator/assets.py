@@ -66,7 +66,7 @@ def register(router: Router) -> None:
     async def put_upload(ctx: Ctx, state: State, token: str, **_: Any) -> Reply:
         asset = state.assets.get(state.upload_tokens.get(token, ""))
         if asset is None:
-            raise ApiError("NOT_FOUND", "Unknown or expired upload URL; request a new one")
+            raise ApiError("NOT_FOUND", "Upload URL not found (unknown or expired); request a new one")
         asset.data = await ctx.body(MAX_UPLOAD)
         asset.content_type = ctx.headers.get("content-type") or asset.content_type
         state.stats.uploads += 1
@@ -76,7 +76,7 @@ def register(router: Router) -> None:
     async def get_media(ctx: Ctx, state: State, path: str, **_: Any) -> Reply:
         found = await media_bytes(state, path)
         if found is None:
-            raise ApiError("NOT_FOUND", "No such media file")
+            raise ApiError("NOT_FOUND", "Media file not found")
         data, content_type = found
         return Reply(200, data, content_type, {"cache-control": "public, max-age=31536000, immutable"})
 

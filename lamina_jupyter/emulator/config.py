@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
+
+RATE_LIMIT_HEADERS = ("on-429", "always")  # when RateLimit-* headers are sent
 
 
 @dataclass
@@ -18,29 +21,40 @@ class Settings:
     rate_limit: int | None = 100
     time_factor: float = 1.0
     hold: bool = False
+    rate_limit_headers: str = "on-429"
 
     def update(self, **changes: Any) -> None:
-        for name, value in changes.items():
-            if not hasattr(self, name):
-                raise TypeError(
-                    f"configure() got an unknown setting {name!r}; known: {', '.join(self.as_dict())}"
-                )
-            setattr(self, name, value)
-        self.validate()
+        """Apply all of `changes` or, when any is unknown or invalid, none of them."""
+        known = [f.name for f in fields(self)]
+        for name in changes:
+            if name not in known:
+                raise TypeError(f"configure() got an unknown setting {name!r}; known: {', '.join(known)}")
+        candidate = replace(self, **changes)
+        candidate.validate()
+        self.__dict__.update(candidate.__dict__)
 
     def validate(self) -> None:
+        for name in ("latency", "jitter", "failure_rate", "time_factor"):
+            if not _is_number(getattr(self, name)):
+                raise ValueError(f"{name} must be a number, got {getattr(self, name)!r}")
         if self.latency < 0 or self.jitter < 0 or self.time_factor <= 0:
             raise ValueError("latency and jitter must be >= 0 and time_factor > 0")
         if not 0 <= self.failure_rate <= 1:
             raise ValueError("failure_rate must be between 0 and 1")
-        if self.rate_limit is not None and self.rate_limit < 1:
+        limit = self.rate_limit
+        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
             raise ValueError("rate_limit must be a positive integer or None (no limit)")
+        if self.rate_limit_headers not in RATE_LIMIT_HEADERS:
+            raise ValueError(f"rate_limit_headers must be one of {', '.join(RATE_LIMIT_HEADERS)}")
+        if not isinstance(self.hold, bool):
+            raise ValueError(f"hold must be true or false, got {self.hold!r}")
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            k: getattr(self, k)
-            for k in ("latency", "jitter", "failure_rate", "rate_limit", "time_factor", "hold")
-        }
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 @dataclass

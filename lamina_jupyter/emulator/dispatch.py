@@ -123,9 +123,10 @@ class EmulatorApp:
         settings = self.state.settings
         if settings.rate_limit is None:
             return True
-        key = presented_key(ctx) or f"ip:{ctx.client_host}"
-        verdict = self.state.limiter.check(key, settings.rate_limit, 60.0 * settings.time_factor)
-        ctx.extra_headers.update(verdict.headers())
+        # Per IP, as documented: every key from one address, invalid ones included, shares the budget.
+        verdict = self.state.limiter.check(ctx.client_host, settings.rate_limit, 60.0 * settings.time_factor)
+        if settings.rate_limit_headers == "always" or not verdict.allowed:
+            ctx.extra_headers.update(verdict.headers())
         if verdict.allowed:
             return True
         self.state.stats.rate_limited += 1

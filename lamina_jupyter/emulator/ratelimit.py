@@ -1,7 +1,7 @@
-"""Fixed-window rate limiter (default 100 requests per 60 s per key, window scaled by time_factor).
+"""Fixed-window rate limiter (default 100 requests per 60 s per client IP, window scaled by time_factor).
 
-Every API response carries RateLimit-Limit / -Remaining / -Reset so a client can slow down before
-it ever sees a 429; a 429 adds Retry-After (whole seconds, at least 1).
+A 429 carries RateLimit-Limit / -Remaining / -Reset and Retry-After (whole seconds, at least 1), as the
+docs show; with `rate_limit_headers="always"` every API response carries the RateLimit-* headers.
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ def register(router: Router) -> None:
     @router.add("GET", "/v1/apps/{app_id}/workflow", v1)
     async def workflow(ctx: Ctx, state: State, app_id: str, **_: Any) -> Reply:
         app = find_app(state, app_id)
-        nodes = [{"id": o.node_id, "type": o.node_type, "label": o.label} for o in app.outputs]
+        nodes = [{"id": o.node_id, "type": o.node_type, "label": o.node_type} for o in app.outputs]
         return json_reply({"data": {"appId": app.id, "name": app.name, "nodes": nodes, "edges": []}})
 
     @router.add("POST", "/v1/apps/{app_id}/estimate", v1)

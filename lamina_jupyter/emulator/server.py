@@ -48,8 +48,11 @@ class Emulator:
         api_key: str | None = None,
         seed: int = 0,
         signing_seed: bytes | None = None,
+        rate_limit_headers: str = "on-429",
     ) -> None:
-        self.settings = Settings(latency, jitter, failure_rate, rate_limit, time_factor)
+        self.settings = Settings(
+            latency, jitter, failure_rate, rate_limit, time_factor, rate_limit_headers=rate_limit_headers
+        )
         self.settings.validate()
         self._stats = Stats()
         self.host, self.port = host, port

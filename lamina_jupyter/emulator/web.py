@@ -199,5 +199,5 @@ class Router:
 
 def not_found(ctx: Ctx, other_method: bool) -> ApiError:
     if other_method:
-        return ApiError("NOT_FOUND", f"{ctx.method} is not supported on {ctx.path[:200]}")
-    return ApiError("NOT_FOUND", f"No such endpoint: {ctx.method} {ctx.path[:200]}")
+        return ApiError("NOT_FOUND", f"Route not found: {ctx.method} is not supported on {ctx.path[:200]}")
+    return ApiError("NOT_FOUND", f"Endpoint not found: {ctx.method} {ctx.path[:200]}")

@@ -1,8 +1,10 @@
-"""The process-wide rate governor: pure logic with a fake clock."""
+"""The process-wide rate governor: pure logic with a fake clock, then real clients against the
+emulator's per-IP limit in both header modes."""
 
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from client_flowkit import FakeClock
@@ -70,3 +72,61 @@ def test_reservations_from_many_threads_never_share_a_slot():
 def test_one_governor_per_server_origin():
     assert governor_for("http://127.0.0.1:1/x") is governor_for("http://127.0.0.1:1")
     assert governor_for("http://127.0.0.1:1") is not governor_for("http://127.0.0.1:2")
+
+
+# -- through a real Client against the emulator's per-IP limit -------------------------------------
+LIMIT, TIME_FACTOR = 10, 0.02  # 10 requests per 1.2 s window
+THREADS, CALLS = 4, 4  # 16 requests: more than one window holds
+
+
+def _paced_calls(emulator, governor: RateGovernor, threads: int, calls: int) -> float:
+    """`threads` clients sharing one governor (as every client of a process does) each list runs
+    `calls` times; returns the seconds it took. Every call must succeed."""
+    from lamina_jupyter import Client
+
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        with Client(api_key=emulator.api_key, base_url=emulator.base_url, governor=governor) as c:
+            for _ in range(calls):
+                try:
+                    c.list_runs(limit=1)
+                except BaseException as exc:  # reported below
+                    errors.append(exc)
+
+    began = time.monotonic()
+    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join(60)
+    assert not errors, errors[:3]
+    return time.monotonic() - began
+
+
+def test_headers_on_every_response_pace_the_client_without_a_429(emulator):
+    emulator.configure(rate_limit=LIMIT, time_factor=TIME_FACTOR, rate_limit_headers="always")
+    emulator.reset_stats()
+    took = _paced_calls(emulator, RateGovernor(), THREADS, CALLS)
+    assert emulator.stats["rate_limited"] == 0
+    assert took >= 60 * TIME_FACTOR  # the requests really spanned two windows
+
+
+def test_a_budget_paces_the_client_without_a_429_when_only_429s_carry_headers(emulator):
+    """The documented server says nothing until the 429; a budget a little under the limit is the pacing."""
+    emulator.configure(rate_limit=LIMIT, time_factor=TIME_FACTOR)
+    emulator.reset_stats()
+    budget = 0.9 * LIMIT / TIME_FACTOR  # requests per real minute
+    took = _paced_calls(emulator, RateGovernor(per_minute=budget), THREADS, CALLS)
+    assert emulator.stats["rate_limited"] == 0
+    assert took >= 60 * TIME_FACTOR
+
+
+def test_without_a_budget_a_429_pauses_the_client_until_the_window_resets(emulator):
+    """No headers before the 429 and no budget: the first 429 of a window stops everyone until its
+    reset, so a sequential caller sees at most one per window and no call fails."""
+    emulator.configure(rate_limit=LIMIT, time_factor=TIME_FACTOR)
+    emulator.reset_stats()
+    took = _paced_calls(emulator, RateGovernor(), 1, THREADS * CALLS)
+    windows = took / (60 * TIME_FACTOR) + 1
+    assert 1 <= emulator.stats["rate_limited"] <= windows

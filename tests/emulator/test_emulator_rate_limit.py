@@ -1,4 +1,5 @@
-"""Fixed-window rate limiting with RateLimit-* headers on every API response (time-scaled)."""
+"""Fixed-window rate limiting per client IP (time-scaled); RateLimit-* headers on 429s, or on every
+API response when `rate_limit_headers="always"`."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from emulator_helpers import TEXT_TO_IMAGE, start, wait
 
 
 def test_headers_count_down_then_429_then_reset(emulator, http):
-    emulator.configure(rate_limit=3, time_factor=0.02)  # 3 requests per 1.2 s
+    emulator.configure(rate_limit=3, time_factor=0.02, rate_limit_headers="always")  # 3 per 1.2 s
     remaining = []
     for _ in range(3):
         response = http.get("/v1/apps")
@@ -30,18 +31,34 @@ def test_headers_count_down_then_429_then_reset(emulator, http):
     assert again.status_code == 200 and again.headers["ratelimit-remaining"] == "2"
 
 
-def test_limit_is_per_key_and_covers_errors(emulator, http, anon):
+def test_by_default_only_a_429_carries_the_headers(emulator, http):
+    """As the docs show: RateLimit-* and Retry-After on the 429, nothing on ordinary answers."""
     emulator.configure(rate_limit=2, time_factor=1.0)
+    for _ in range(2):
+        ok = http.get("/v1/apps")
+        assert ok.status_code == 200
+        assert not [h for h in ok.headers if h.startswith("ratelimit-")], ok.headers
+    limited = http.get("/v1/apps")
+    assert limited.status_code == 429
+    assert limited.headers["ratelimit-limit"] == "2" and limited.headers["ratelimit-remaining"] == "0"
+    assert int(limited.headers["ratelimit-reset"]) >= 1 and int(limited.headers["retry-after"]) >= 1
+
+
+def test_limit_is_per_ip_whatever_the_key(emulator, http, anon):
+    """Every key from one IP, a missing or invalid one included, spends the same budget."""
+    emulator.configure(rate_limit=4, time_factor=1.0)
     assert anon.get("/v1/apps").status_code == 401
-    assert anon.get("/v1/apps").headers["ratelimit-remaining"] == "0"
+    assert anon.get("/v1/apps", headers={"x-api-key": "lma_someone_else"}).status_code == 401
+    assert http.get("/v1/apps").status_code == 200
+    assert anon.get("/v1/apps", headers={"x-api-key": "lma_teammate"}).status_code == 401
+    assert http.get("/v1/apps").status_code == 429  # the others spent our budget
     assert anon.get("/v1/apps").status_code == 429
-    assert http.get("/v1/apps").status_code == 200  # the real key has its own window
 
 
 def test_media_and_admin_do_not_count(emulator, http):
     emulator.configure(rate_limit=100)
     data = wait(http, start(http, TEXT_TO_IMAGE)["runId"])
-    emulator.configure(rate_limit=2, time_factor=1.0)  # fresh windows
+    emulator.configure(rate_limit=2, time_factor=1.0, rate_limit_headers="always")  # fresh windows
     for _ in range(5):
         media = http.get(data["outputs"][0]["value"])
         assert media.status_code == 200 and "ratelimit-limit" not in media.headers

@@ -70,7 +70,7 @@ def test_unknown_run_is_404_envelope(http):
 
 
 def test_stream_is_rate_limited_like_any_call(emulator, http):
-    emulator.configure(rate_limit=50)
+    emulator.configure(rate_limit=50, rate_limit_headers="always")
     run = wait(http, start(http, TEXT_TO_IMAGE)["runId"])
     with http.stream("GET", f"/v1/runs/{run['runId']}/stream") as response:
         assert response.headers["ratelimit-limit"] == "50" and response.headers["x-request-id"]
