@@ -53,21 +53,15 @@ class Settings:
 
 
 def read_dotenv(path: Path, name: str) -> str | None:
-    """One value from a minimal .env file: KEY=VALUE lines, optional `export`, quotes, # comments.
-    Only the wanted value is returned, so no dict of secrets sits in a frame a traceback may print."""
+    """One value from a .env file, parsed by python-dotenv (quotes, `export`, escapes, multi-line
+    values, comments). Variables are not expanded, and the dict of every value in the file is never
+    bound to a name, so no other secret of the file sits in a frame a verbose traceback may print."""
+    from dotenv import dotenv_values
+
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        return dotenv_values(path, interpolate=False, encoding="utf-8").get(name)
     except (OSError, UnicodeDecodeError):
         return None
-    for line in lines:
-        key, sep, value = line.strip().removeprefix("export ").partition("=")
-        if not sep or key.strip() != name:
-            continue
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            return value[1:-1]
-        return value.split(" #", 1)[0].rstrip()
-    return None
 
 
 def config_path() -> Path:

@@ -116,3 +116,19 @@ def test_import_is_light():
             "'lamina_jupyter.emulator']; print([m for m in heavy if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+@pytest.mark.parametrize(("line", "expected"), [
+    ('LAMINA_API_KEY="lma_quoted_123456"  # a comment', "lma_quoted_123456"),
+    ("export LAMINA_API_KEY='lma_single_123456'", "lma_single_123456"),
+    ('LAMINA_API_KEY="lma_esc\\"aped_123456"', 'lma_esc"aped_123456'),
+    ("LAMINA_API_KEY=lma_${HOME}_123456", "lma_${HOME}_123456"),  # never expanded from the environment
+    ('OTHER="line one\nLAMINA_API_KEY=lma_inside_a_value_1"\nLAMINA_API_KEY=lma_the_real_one_1',
+     "lma_the_real_one_1"),
+])
+def test_dotenv_is_read_as_the_ecosystem_writes_it(tmp_path, line, expected):
+    """python-dotenv's grammar: the hand parser this replaced took `"lma_esc\\"aped_123456"` as the
+    value with its escaping backslash and quotes, and split a multi-line value into bogus lines."""
+    (tmp_path / ".env").write_text(line + "\n")
+    settings = resolve_settings()
+    assert settings.key_source == ".env" and settings.api_key.reveal() == expected
