@@ -188,8 +188,21 @@ class TextView(_View):
         self.stream.flush()
 
 
+class Summary:
+    """The finished batch as static output (text/html + a text/plain line): what a saved notebook
+    keeps in place of the live widget, which renders as `HTML(value=...)` once the kernel is gone."""
+
+    def __init__(self, snapshot: dict[str, Any]) -> None:
+        self.html = render_html(snapshot)
+        self.text = "\n".join([render_text(snapshot), *(f"lamina: {n}" for n in snapshot["notes"])])
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        return {"text/html": self.html, "text/plain": self.text}
+
+
 class WidgetView(_View):
-    """An ipywidgets HTML widget, displayed once and updated in place (kernel thread only)."""
+    """An ipywidgets HTML widget, displayed once and updated in place (kernel thread only); replaced
+    by a static Summary when the batch ends."""
 
     wants_thumbnails = True
 
@@ -199,10 +212,15 @@ class WidgetView(_View):
 
         self.tracker = tracker
         self.widget = ipywidgets.HTML(value=render_html(tracker.snapshot()))
-        display(self.widget)
+        self.handle = display(self.widget, display_id=True)
 
     def update(self, final: bool = False) -> None:
-        self.widget.value = render_html(self.tracker.snapshot())
+        if not final:
+            self.widget.value = render_html(self.tracker.snapshot())
+            return
+        if self.handle is not None:
+            self.handle.update(Summary(self.tracker.snapshot()))
+        self.widget.close()
 
 
 def in_kernel() -> bool:
