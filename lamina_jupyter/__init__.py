@@ -28,7 +28,8 @@ from .core.models import App, Estimate, Output, Parameter, Progress, Run
 __version__ = "0.1.0"
 
 __all__ = [
-    "APIError", "App", "AsyncClient", "AuthenticationError", "Client", "ConfigurationError", "Estimate",
+    "APIError", "App", "AsyncClient", "AuthenticationError", "Client", "ConfigurationError", "current_client",
+    "Estimate",
     "LaminaConnectionError", "LaminaError", "LaminaWarning", "NotFoundError", "Output", "Parameter",
     "Progress", "RateLimitError", "ResponseError", "Run", "RunFailedError", "ServerError", "SignatureError",
     "TransportError", "UncertainStartError", "ValidationError", "WaitTimeout", "__version__", "form",
@@ -43,6 +44,14 @@ def load_ipython_extension(ipython: object) -> None:
     from .notebook.magic import load
 
     load(ipython)
+
+
+def current_client() -> Client:
+    """The kernel's current client: the one `%lamina login` or `%lamina demo` set up, else one built from
+    LAMINA_API_KEY / .env / ~/.lamina. A bare `Client()` uses the same session."""
+    from .notebook.session import current_client as current
+
+    return current()
 
 
 def form(app: App | str, client: Client | None = None) -> object:

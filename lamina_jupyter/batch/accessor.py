@@ -5,16 +5,32 @@ api.py registers it with pandas; the result frame's `attrs["lamina"]` carries wh
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pandas as pd
 
+from ..core.errors import LaminaError
 from .drive import run_async, run_sync
 from .gallery import Gallery, download, gallery
 from .job import Job
 from .results import CLIENTS
 
 RETRY_STATUSES = ("failed", "error", "cancelled")
+
+
+@contextmanager
+def one_line_errors() -> Iterator[None]:
+    """A LaminaError raised here shows in a notebook as one line (IPython prints what an exception's
+    `_render_traceback_` returns instead of the traceback), like the magic's errors: its message
+    already says what to do, and a traceback through the library would bury it."""
+    try:
+        yield
+    except LaminaError as exc:
+        line = f"{type(exc).__name__}: {exc.message}"
+        exc._render_traceback_ = lambda: [line]  # type: ignore[attr-defined]
+        raise
 
 
 class LaminaAccessor:
@@ -26,12 +42,14 @@ class LaminaAccessor:
     def run(self, app: Any, **kwargs: Any) -> Any:
         from .api import run_dataframe
 
-        return run_dataframe(self._df, app, **kwargs)
+        with one_line_errors():
+            return run_dataframe(self._df, app, **kwargs)
 
     async def arun(self, app: Any, **kwargs: Any) -> Any:
         from .api import arun_dataframe
 
-        return await arun_dataframe(self._df, app, **kwargs)
+        with one_line_errors():
+            return await arun_dataframe(self._df, app, **kwargs)
 
     def _info(self) -> dict[str, Any]:
         info = self._df.attrs.get("lamina")
@@ -82,7 +100,8 @@ class LaminaAccessor:
         """Rerun only the failed (and errored / cancelled; unknown too if asked) rows as new attempts;
         returns a new frame with those rows replaced."""
         job = self._retry_job(client, include_unknown, concurrency, progress, journal)
-        return self._df.copy() if job is None else run_sync(job, base=self._df)
+        with one_line_errors():
+            return self._df.copy() if job is None else run_sync(job, base=self._df)
 
     async def aretry_failed(
         self,
@@ -94,7 +113,8 @@ class LaminaAccessor:
         journal: Any = None,
     ) -> Any:
         job = self._retry_job(client, include_unknown, concurrency, progress, journal)
-        return self._df.copy() if job is None else await run_async(job, base=self._df)
+        with one_line_errors():
+            return self._df.copy() if job is None else await run_async(job, base=self._df)
 
     def gallery(
         self,

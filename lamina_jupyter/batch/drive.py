@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from ..notebook import kernel_ui
 from .job import Job
 from .progress import make_view
 
@@ -50,6 +51,7 @@ class LoopThread:
             try:
                 return future.result(timeout=0.2)
             except concurrent.futures.TimeoutError:
+                kernel_ui.pump()  # the kernel thread is ours while we wait: keep forms in other cells live
                 if tick is not None:
                     tick()
             except KeyboardInterrupt:

@@ -185,7 +185,7 @@ class Engine(Reconciling):
             # on_update makes the client follow the run's event stream: the progress display sees
             # queued -> running as it happens, still one request per run (a stream lasts 10 min).
             final = await self._retrying(lambda: self.client.wait(
-                run, timeout=BATCH_DEADLINE, on_update=lambda r: self.tracker.set(pos, r.status)))
+                run, timeout=BATCH_DEADLINE, on_update=lambda r: self._seen(pos, r.status)))
         except RunFailedError as err:
             final = err.run
         except (WaitTimeout, LaminaError) as err:  # the run goes on; the ledger keeps it SUBMITTED
@@ -209,6 +209,12 @@ class Engine(Reconciling):
         )
         if self.thumbnails and final.status == "completed":
             self.thumbs.add(str(row.label), final)
+
+    def _seen(self, pos: int, status: str) -> None:
+        """A live state from the run's stream: the display and the frame (read on interrupt) agree."""
+        if status in ("queued", "running"):
+            self.outcomes[pos].status = status
+        self.tracker.set(pos, status)
 
     # -- the batch ----------------------------------------------------------------------------------
     async def run(self) -> Report:
@@ -282,3 +288,4 @@ class Engine(Reconciling):
                 )
 
         await asyncio.gather(*(cancel(pos, o) for pos, o in in_flight))
+        self.report.cancelled = sum(self.outcomes[pos].status == "cancelled" for pos, _ in in_flight)

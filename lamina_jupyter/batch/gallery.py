@@ -93,6 +93,11 @@ def _tile(cell: Any, kind: str, caption: str, thumb: str | None, problem: str | 
     return f"<figure style='{style}'>{body}<figcaption>{esc(caption)}</figcaption></figure>"
 
 
+def _present(value: Any) -> Any:
+    """The cell's value, or None for a missing one (pandas fills a failed row's outputs with NaN)."""
+    return None if isinstance(value, float) and value != value else value
+
+
 def gallery(
     df: Any,
     columns: list[str] | str | None = None,
@@ -112,6 +117,12 @@ def gallery(
         outs = [known.get(c, {"column": c, "label": str(c), "type": "image"}) for c in wanted]
     else:
         outs = [o for o in outs if o.get("type") != "text"]
+    if not outs:
+        raise ValueError(
+            "This frame has no outputs to show: gallery() shows the media columns of a df.lamina.run(...) "
+            "result (its metadata is lost by some pandas operations). Run the batch first, or name the "
+            f"columns that hold media URLs: gallery(columns=[...]); this frame has {list(df.columns)}."
+        )
     info = df.attrs.get("lamina", {})
     labels = (
         [by] if isinstance(by, str) else list(by) if by is not None else info.get("input_columns", [])[:2]
@@ -125,10 +136,10 @@ def gallery(
                 (
                     position,
                     index,
-                    row.get(o["column"]),
+                    _present(row.get(o["column"])),
                     o.get("type", "image"),
                     f"{caption} — {o['label']}" if len(outs) > 1 else caption,
-                    row.get("lamina_error"),
+                    _present(row.get("lamina_error")),
                 )
             )
     shown, skipped = cells[:max_images], max(0, len(cells) - max_images)

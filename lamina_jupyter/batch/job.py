@@ -116,6 +116,7 @@ class Job:
         """Client, app details, column mapping and the validation of every row (before any spend)."""
         self.aclient, self._owns_client = self._async_client(in_caller_loop)
         self.tracker.rate_wait = self.aclient.governor.waiting_seconds
+        self.tracker.request_interval = lambda: self.aclient.governor.state()["interval"] or 0.0
         self.app: App = await self.aclient.get_app(self.app_ref)
         self.cmap: ColumnMap = map_columns(
             self.app, self.df.columns, self.columns, self.constants, warn=False

@@ -30,6 +30,7 @@ class Report:
     unknown: int = 0
     interrupted: bool = False
     in_flight: int = 0
+    cancelled: int = 0  # of the runs in flight at an interrupt, those cancel_in_flight cancelled
     notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -43,6 +44,7 @@ class Report:
                 "unknown",
                 "interrupted",
                 "in_flight",
+                "cancelled",
             )
         }
 
@@ -53,7 +55,11 @@ class Report:
         )
         if self.unknown:
             text += f", {self.unknown} UNKNOWN (could not tell whether they started; see lamina_error)"
-        if self.interrupted:
+        kept = self.in_flight - self.cancelled
+        if self.interrupted and self.cancelled:
+            text += f"; INTERRUPTED: {self.cancelled} run(s) in flight were cancelled"
+            text += f", {kept} could not be (run the same call again to re-attach)" if kept else ""
+        elif self.interrupted:
             text += (
                 f"; INTERRUPTED with {self.in_flight} run(s) in flight (kept in the ledger: run the "
                 "same call again to re-attach)"

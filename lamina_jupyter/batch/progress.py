@@ -3,8 +3,9 @@
 The fan-out's event loop updates a thread-safe `Tracker`; the kernel thread renders it (an
 ipywidgets HTML widget in a kernel, a text line elsewhere), so only the kernel thread touches
 widgets. States: waiting (not sent yet: held by the concurrency cap or the rate limit), queued and
-running (live, from each run's event stream), completed, failed (failed, cancelled, unknown or
-rejected).
+running (live, from each run's event stream), completed, failed (failed, unknown or rejected),
+cancelled. The ETA follows the pace of runs started by this batch (rows reused from the ledger are
+not instant finishes) and never promises more than the rate budget allows.
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-STATES = ("waiting", "queued", "running", "completed", "failed")
+STATES = ("waiting", "queued", "running", "completed", "failed", "cancelled")
+DONE = ("completed", "failed", "cancelled")
+LIVE = ("queued", "running")
+REQUESTS_PER_NEW_RUN = 2  # start + the event stream that follows it
 
 
 def _duration(seconds: float) -> str:
@@ -32,11 +36,13 @@ def _duration(seconds: float) -> str:
 class Tracker:
     """Counts per state, ETA and recent thumbnails; written by the loop, read by the renderer."""
 
-    def __init__(self, total: int, rate_wait: Callable[[], float] = lambda: 0.0, thumbs: int = 8) -> None:
+    def __init__(self, total: int, rate_wait: Callable[[], float] = lambda: 0.0, thumbs: int = 8,
+                 request_interval: Callable[[], float] = lambda: 0.0) -> None:
         self._lock = threading.Lock()
         self.total = total
         self.state: dict[int, str] = {}
         self.rate_wait = rate_wait
+        self.request_interval = request_interval  # seconds between requests the rate budget allows
         self.t0 = time.monotonic()
         self.finished_at: deque[float] = deque(maxlen=50)
         self.thumbnails: deque[tuple[str, str]] = deque(maxlen=thumbs)
@@ -47,12 +53,12 @@ class Tracker:
         bucket = (
             state
             if state in STATES
-            else ("failed" if state in ("cancelled", "unknown", "error") else "running")
+            else ("failed" if state in ("unknown", "error") else "running")
         )
         with self._lock:
             previous = self.state.get(position)
             self.state[position] = bucket
-            if bucket in ("completed", "failed") and previous not in ("completed", "failed"):
+            if bucket in DONE and previous in LIVE:  # the pace counts runs seen working, not reused rows
                 self.finished_at.append(time.monotonic())
 
     def add_thumbnail(self, caption: str, data_uri: str) -> None:
@@ -72,21 +78,30 @@ class Tracker:
             finished = list(self.finished_at)
             thumbs = list(self.thumbnails)
             notes = list(self.notes)
-        left = counts["waiting"] + counts["queued"] + counts["running"]
-        eta = None
-        if left and len(finished) >= 2 and finished[-1] > finished[0]:
-            rate = (len(finished) - 1) / (finished[-1] - finished[0])
-            eta = left / rate
+        rate_wait = self.rate_wait()
         return {
             "counts": counts,
-            "done": counts["completed"] + counts["failed"],
+            "done": sum(counts[s] for s in DONE),
             "total": self.total,
-            "eta": eta,
+            "eta": self._eta(counts, finished, rate_wait),
             "elapsed": time.monotonic() - self.t0,
-            "rate_wait": self.rate_wait(),
+            "rate_wait": rate_wait,
             "thumbnails": thumbs,
             "notes": notes,
         }
+
+
+    def _eta(self, counts: dict[str, int], finished: list[float], rate_wait: float) -> float | None:
+        """Rows left at the recent pace of finishes, but no sooner than the rate budget lets the
+        waiting rows start (each costs a start and a stream)."""
+        left = counts["waiting"] + counts["queued"] + counts["running"]
+        if not left:
+            return None
+        pace = None
+        if len(finished) >= 2 and finished[-1] > finished[0]:
+            pace = left * (finished[-1] - finished[0]) / (len(finished) - 1)
+        budget = counts["waiting"] * REQUESTS_PER_NEW_RUN * self.request_interval() + rate_wait
+        return max(pace or 0.0, budget) if pace is not None or budget > 0 else None
 
 
 def render_text(s: dict[str, Any]) -> str:
@@ -95,6 +110,7 @@ def render_text(s: dict[str, Any]) -> str:
         f"lamina: {s['done']}/{s['total']} done",
         f"completed {c['completed']}",
         f"failed {c['failed']}",
+        *([f"cancelled {c['cancelled']}"] if c["cancelled"] else []),
         f"running {c['running']}",
         f"queued {c['queued']}",
         f"waiting {c['waiting']}",
@@ -108,13 +124,17 @@ def render_text(s: dict[str, Any]) -> str:
 
 
 def render_html(s: dict[str, Any]) -> str:
-    pct = 100 * s["done"] / s["total"] if s["total"] else 100
     c = s["counts"]
-    failed_pct = 100 * c["failed"] / s["total"] if s["total"] else 0
+    colours = (("completed", "#3b82f6"), ("failed", "#ef4444"), ("cancelled", "#9ca3af"))
+    segments = "".join(
+        f"<div style='background:{colour};height:8px;width:{100 * c[state] / s['total']:.1f}%;"
+        "float:left'></div>"
+        for state, colour in colours
+        if s["total"]
+    )
     bar = (
-        f"<div style='background:#eee;height:8px;width:100%;max-width:480px;border-radius:4px'>"
-        f"<div style='background:#3b82f6;height:8px;width:{pct - failed_pct:.1f}%;float:left'></div>"
-        f"<div style='background:#ef4444;height:8px;width:{failed_pct:.1f}%;float:left'></div></div>"
+        "<div style='background:#eee;height:8px;width:100%;max-width:480px;border-radius:4px'>"
+        f"{segments}</div>"
     )
     thumbs = "".join(
         f"<img src='{html.escape(uri, quote=True)}' title='{html.escape(cap, quote=True)}' "
@@ -168,8 +188,21 @@ class TextView(_View):
         self.stream.flush()
 
 
+class Summary:
+    """The finished batch as static output (text/html + a text/plain line): what a saved notebook
+    keeps in place of the live widget, which renders as `HTML(value=...)` once the kernel is gone."""
+
+    def __init__(self, snapshot: dict[str, Any]) -> None:
+        self.html = render_html(snapshot)
+        self.text = "\n".join([render_text(snapshot), *(f"lamina: {n}" for n in snapshot["notes"])])
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        return {"text/html": self.html, "text/plain": self.text}
+
+
 class WidgetView(_View):
-    """An ipywidgets HTML widget, displayed once and updated in place (kernel thread only)."""
+    """An ipywidgets HTML widget, displayed once and updated in place (kernel thread only); replaced
+    by a static Summary when the batch ends."""
 
     wants_thumbnails = True
 
@@ -179,10 +212,15 @@ class WidgetView(_View):
 
         self.tracker = tracker
         self.widget = ipywidgets.HTML(value=render_html(tracker.snapshot()))
-        display(self.widget)
+        self.handle = display(self.widget, display_id=True)
 
     def update(self, final: bool = False) -> None:
-        self.widget.value = render_html(self.tracker.snapshot())
+        if not final:
+            self.widget.value = render_html(self.tracker.snapshot())
+            return
+        if self.handle is not None:
+            self.handle.update(Summary(self.tracker.snapshot()))
+        self.widget.close()
 
 
 def in_kernel() -> bool:

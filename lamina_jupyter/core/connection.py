@@ -15,6 +15,12 @@ from .ratelimit import RateGovernor, governor_for
 from .redact import Secret
 
 
+def session_settings() -> Settings | None:
+    """The kernel session's settings, or None. The notebook layer replaces this function so a bare
+    `Client()` after `%lamina login` / `%lamina demo` uses that key and server (core never imports it)."""
+    return None
+
+
 class _BearerAuth(httpx.Auth):
     """Adds `Authorization: Bearer` to requests for the Lamina server only (never to media or upload
     hosts). The key is unwrapped here and nowhere else."""
@@ -37,6 +43,8 @@ class ClientBase:
                  governor: RateGovernor | None = None, wait_strategy: str = "auto",
                  interactive: bool = True) -> None:
         api_key = Secret(api_key) if isinstance(api_key, str) else api_key  # never a bare str in a frame
+        if api_key is None and base_url is None and (session := session_settings()) is not None:
+            api_key, base_url, api = session.api_key, session.base_url, session.api if api == "v1" else api
         if wait_strategy not in ("auto", "wait", "stream", "poll"):
             raise ValueError(f"wait_strategy must be auto, wait, stream or poll, not {wait_strategy!r}")
         self.settings: Settings = resolve_settings(api_key, base_url, api, timeout, max_retries)

@@ -1,10 +1,10 @@
 """`form(app)`: a widget form generated from an app's parameters that runs the app without blocking.
 
-The Run button only validates and schedules: the AsyncClient work runs as a task on the kernel's
-own asyncio loop, so other cells keep running while a run is in flight. Everything that touches a
-widget happens on that loop (the kernel thread); only thumbnail fetching goes to a worker thread,
-and it returns plain HTML strings. The API key never enters a widget: values, code and history are
-built from the inputs alone.
+The Run button only validates and schedules: the AsyncClient work runs on the forms' worker loop
+(kernel_ui.py), so other cells keep running while a run is in flight, and the run goes on while a
+synchronous batch blocks the kernel thread. Every widget write goes through `kernel_ui.post`, which
+applies it on the kernel thread; thumbnails are rendered to plain HTML strings off that thread.
+The API key never enters a widget: values, code and history are built from the inputs alone.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from ..core.client import Client
 from ..core.errors import LaminaError, ValidationError
 from ..core.inputs import prepare_inputs
 from ..core.models import App, Run
-from . import session
+from . import kernel_ui, session
 from .fields import Field, UrlField, widget_for
 from .views import esc, output_html, status_html
 
@@ -61,7 +61,7 @@ class Form(W.VBox):
         self.outputs.add_class("lamina-outputs")
         self.code = W.HTML("")
         self.history = W.HTML("")
-        self.task: asyncio.Task[Run | None] | None = None
+        self.task: asyncio.Future[Run | None] | None = None
         self.runs: deque[dict[str, Any]] = deque(maxlen=HISTORY)
         self.last_run: Run | None = None
         self._rendered: dict[int, str] = {}
@@ -124,18 +124,21 @@ class Form(W.VBox):
             self.task = None
             asyncio.run(coro)
             return
-        self.task = loop.create_task(coro)
+        worker = kernel_ui.worker_loop(loop)
+        self.task = asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, worker), loop=loop)
 
     async def finished(self) -> Run | None:
         """Wait for the run in flight (if any) and return the last run."""
         if self.task is not None:
             await asyncio.shield(self.task)
+        kernel_ui.pump()  # updates posted just before the run ended
         return self.last_run
 
     async def _execute(self, inputs: dict[str, Any]) -> Run | None:
         self._started, self._rendered = time.monotonic(), {}
-        self.outputs.value = self.problems.value = ""
-        self.status.value = "starting…"
+        self._show(self.outputs, "")
+        self._show(self.problems, "")
+        self._show(self.status, "starting…")
         ticker = asyncio.ensure_future(self._tick())
         run: Run | None = None
         try:
@@ -152,11 +155,11 @@ class Form(W.VBox):
             self._failed(exc, run)
         except asyncio.CancelledError:
             which = f" Run {run.id} goes on on the server: `%lamina status {run.id}`." if run else ""
-            self.problems.value = f"<div style='color:#cf222e'>Stopped waiting.{esc(which)}</div>"
+            self._show(self.problems, f"<div style='color:#cf222e'>Stopped waiting.{esc(which)}</div>")
             raise
         finally:
             ticker.cancel()
-            self.run_button.disabled = False
+            kernel_ui.post(lambda: setattr(self.run_button, "disabled", False))
             self._remember(run, inputs)
         return run
 
@@ -170,8 +173,13 @@ class Form(W.VBox):
     def _elapsed(self) -> float:
         return time.monotonic() - self._started
 
+    @staticmethod
+    def _show(widget: W.HTML, value: str) -> None:
+        """Set a widget's value on the kernel thread (the run itself works on the worker loop)."""
+        kernel_ui.post(lambda: setattr(widget, "value", value))
+
     def _show_status(self, run: Run) -> None:
-        self.status.value = status_html(run, self._elapsed(), self.app.name)
+        self._show(self.status, status_html(run, self._elapsed(), self.app.name))
 
     async def _on_update(self, run: Run) -> None:
         """New run state: status line, then any output that finished since the last update."""
@@ -182,17 +190,17 @@ class Form(W.VBox):
             if index in self._rendered or not finished:
                 continue
             self._rendered[index] = await asyncio.to_thread(output_html, out)
-            self.outputs.value = "".join(self._rendered[i] for i in sorted(self._rendered))
+            self._show(self.outputs, "".join(self._rendered[i] for i in sorted(self._rendered)))
         if run.status in ("failed", "cancelled"):
-            self.problems.value = (
+            self._show(self.problems, (
                 f"<div style='color:#cf222e'>Run <code>{esc(run.id)}</code> {esc(run.status)}: "
                 f"{esc(run.error_message or 'no reason given')}. Change the inputs and press Run again; "
-                f"<code>%lamina status {esc(run.id)}</code> shows the details.</div>")
+                f"<code>%lamina status {esc(run.id)}</code> shows the details.</div>"))
 
     def _failed(self, exc: LaminaError, run: Run | None) -> None:
         where = f" (run <code>{esc(run.id)}</code>)" if run is not None else ""
-        self.status.value = f"<span style='color:#cf222e;font-weight:600'>error</span>{where}"
-        self.problems.value = f"<div style='color:#cf222e;white-space:pre-wrap'>{esc(exc.message)}</div>"
+        self._show(self.status, f"<span style='color:#cf222e;font-weight:600'>error</span>{where}")
+        self._show(self.problems, f"<div style='color:#cf222e;white-space:pre-wrap'>{esc(exc.message)}</div>")
 
     def _remember(self, run: Run | None, inputs: dict[str, Any]) -> None:
         shown = ", ".join(f"{k}={str(v)[:30]!r}" for k, v in inputs.items() if isinstance(v, str))
@@ -200,7 +208,7 @@ class Form(W.VBox):
                               "seconds": round(self._elapsed(), 1), "inputs": shown})
         items = "".join(f"<li><code>{esc(r['run_id'] or '—')}</code> {esc(r['status'])} · {r['seconds']} s · "
                         f"{esc(r['inputs'])}</li>" for r in self.runs)
-        self.history.value = f"<details><summary>Last runs</summary><ul>{items}</ul></details>"
+        self._show(self.history, f"<details><summary>Last runs</summary><ul>{items}</ul></details>")
 
     def _show_code(self, _button: Any = None) -> None:
         described = {self._names[id(f)]: f.describe() for f in self.fields if f.value() is not None}

@@ -20,9 +20,11 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
 from IPython.display import display
 
-from ..core.errors import KEYS_URL, ConfigurationError, LaminaError
+from ..core.config import DEFAULT_BASE_URL
+from ..core.errors import KEYS_URL, ConfigurationError, LaminaError, NotFoundError, ValidationError
 from ..core.redact import redact
 from . import session
+from .magic_inputs import fix_option_case, unquoted_name_hint, validation_message
 from .views import AppTable, Banner, RunStatus, RunView, mark_shown, register
 
 _PAD = 34
@@ -151,26 +153,32 @@ class LaminaMagics(Magics):
     def _handle_run(self, args: list[str], cell: str | None) -> Any:
         if not args:
             raise BadUsage("which app? give its id or name")
+        quote = unquoted_name_hint(args)
+        if quote:
+            raise BadUsage(quote)
         ns = self.shell.user_ns if self.shell is not None else {}
         raw: dict[str, Any] = parse_body(cell) if cell is not None else {}
         raw.update(parse_pairs(args[1:]))
         inputs = {k: expand(v, ns) if isinstance(v, str) else v for k, v in raw.items()}
         client = session.current_client()
         app = client.get_app(args[0])
-        run = client.start(app, inputs)
+        try:
+            run = client.start(app, fix_option_case(app, inputs))
+        except ValidationError as exc:
+            raise UsageError(validation_message(app, exc)) from None
         started = time.monotonic()
         handle = display(RunStatus(run, 0.0, app.name), display_id=True)
+        last = [run]
 
         def show(state: Any) -> None:
+            last[0] = state
             if handle is not None:
                 handle.update(RunStatus(state, time.monotonic() - started, app.name))
 
         try:
             run = client.wait(run, on_update=show)
         except KeyboardInterrupt:
-            print(f"Stopped waiting. Run {run.id} goes on on the server: `%lamina status {run.id}` shows it "
-                  f"later, `%lamina cancel {run.id}` stops it.")
-            raise
+            self._stopped_following(last[0], time.monotonic() - started, handle)
         view = RunView(run, time.monotonic() - started, app.name)
         if handle is not None:
             handle.update(view)
@@ -182,16 +190,36 @@ class LaminaMagics(Magics):
         mark_shown(run, getattr(self.shell, "execution_count", -1))
         return run
 
-    def _one_run_id(self, args: list[str]) -> str:
+    @staticmethod
+    def _stopped_following(run: Any, elapsed: float, handle: Any) -> None:
+        """Ctrl-C / the stop button while waiting: the view and one line say the run goes on."""
+        view = Banner(f"Stopped following run {run.id} after {elapsed:.1f} s (last seen: {run.status}). "
+                      "It goes on on the server.", colour="#bf8700")
+        if handle is not None:
+            handle.update(view)
+        else:
+            display(view)
+        raise UsageError(f"Stopped waiting (interrupted). Run {run.id} goes on on the server: "
+                         f"`%lamina status {run.id}` shows it later, `%lamina cancel {run.id}` stops it.")
+
+    def _one_run(self, args: list[str], action: str) -> Any:
+        """get_run / cancel for exactly one run id; an unknown id says so (no Python-API hints)."""
         if len(args) != 1:
             raise BadUsage("give exactly one run id")
-        return args[0]
+        client = session.current_client()
+        try:
+            return client.get_run(args[0]) if action == "status" else client.cancel(args[0])
+        except NotFoundError:
+            raise UsageError(f"unknown run id {args[0]!r}: {client.base_url} has no run with that id. "
+                             "Copy the id from the output of `%lamina run` (or lamina_run_id in a batch "
+                             "result) and check you are logged in to the same server (`%lamina whoami`)."
+                             ) from None
 
     def _handle_status(self, args: list[str], cell: str | None) -> Any:
-        return session.current_client().get_run(self._one_run_id(args))
+        return self._one_run(args, "status")
 
     def _handle_cancel(self, args: list[str], cell: str | None) -> Any:
-        run = session.current_client().cancel(self._one_run_id(args))
+        run = self._one_run(args, "cancel")
         print(f"Run {run.id} is now {run.status}.")
         return run
 
@@ -202,7 +230,9 @@ class LaminaMagics(Magics):
         s = client.settings
         mode = f"\nmode:     {session.mode}" if session.mode else ""
         source = {"login": "%lamina login", "demo": "the demo emulator"}.get(session.mode, s.key_source)
-        print(f"server:   {s.base_url}\nAPI:      {s.api}\n"
+        server = s.base_url if s.base_url == DEFAULT_BASE_URL else (
+            f"{s.base_url}  (not the default {DEFAULT_BASE_URL}: your key and runs go to this server)")
+        print(f"server:   {server}\nAPI:      {s.api}\n"
               f"key:      {s.api_key.masked} (from {source}){mode}")
 
     def _handle_login(self, args: list[str], cell: str | None) -> None:
@@ -210,6 +240,7 @@ class LaminaMagics(Magics):
         unknown = set(opts) - {"base-url", "api"}
         if unknown:
             raise BadUsage(f"unknown option(s) {', '.join(sorted(unknown))}")
+        _check_root_url(opts.get("base-url"))
         from ..core.redact import Secret
 
         secret = Secret(getpass.getpass("Lamina API key (input hidden): ").strip())
@@ -233,10 +264,22 @@ def _join_options(args: list[str]) -> list[str]:
     joined: list[str] = []
     it = iter(args)
     for arg in it:
-        if not arg.startswith("--"):
-            raise BadUsage(f"unexpected {arg!r}; options are --base-url URL and --api v1|legacy")
+        if not arg.startswith("--"):  # most likely a pasted key: never echo it
+            raise BadUsage("login takes no key argument: a key typed in a cell is saved with the notebook "
+                           "and its history. Delete it from the cell, run `%lamina login` alone and paste "
+                           "the key at the hidden prompt (if it was a real key, consider replacing it: "
+                           f"{KEYS_URL}). "
+                           "Options are --base-url URL and --api v1|legacy")
         joined.append(arg if "=" in arg else f"{arg}={next(it, '')}")
     return joined
+
+
+def _check_root_url(url: str | None) -> None:
+    """`--base-url https://host/v1`: the client adds /v1 itself, so requests would go to /v1/v1/..."""
+    if url and url.rstrip("/").endswith("/v1"):
+        root = url.rstrip("/").removesuffix("/v1")
+        raise BadUsage(f"--base-url ends in /v1, which the client adds itself (requests would go to "
+                       f"/v1/v1/...): drop /v1 and give the server's root, --base-url {root}")
 
 
 def load(ipython: Any) -> None:

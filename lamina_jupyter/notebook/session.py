@@ -13,7 +13,9 @@ import os
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..core import connection
 from ..core.client import AsyncClient, Client
+from ..core.config import DEFAULT_BASE_URL, Settings
 from ..core.errors import ConfigurationError, LaminaError
 from ..core.redact import Secret
 
@@ -37,6 +39,13 @@ def current_client() -> Client:
     return _client
 
 
+def _session_settings() -> Settings | None:
+    return _client.settings if _client is not None else None
+
+
+connection.session_settings = _session_settings  # a bare Client() in a later cell uses this session
+
+
 def set_client(client: Client, how: str) -> Client:
     """Make `client` the kernel's client (closing the previous one)."""
     global _client, mode
@@ -47,8 +56,12 @@ def set_client(client: Client, how: str) -> Client:
 
 
 def login(secret: Secret, base_url: str | None = None, api: str = "v1") -> Client:
-    """A client for this key, checked with one cheap call so a typo fails now, not at the first run."""
-    client = Client(api_key=secret, base_url=base_url, api=api)
+    """A client for this key, checked with one cheap call so a typo fails now, not at the first run.
+    A typed key goes only to the server typed with it (`--base-url`) or the real one: demo mode is left
+    first, and a LAMINA_BASE_URL meant for another key is not used."""
+    if mode.startswith("demo"):
+        reset()  # stops the demo and withdraws its LAMINA_*, so the typed key cannot reach the emulator
+    client = Client(api_key=secret, base_url=base_url or DEFAULT_BASE_URL, api=api)
     try:
         client.list_apps(limit=1)
     except LaminaError:

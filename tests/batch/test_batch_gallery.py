@@ -85,7 +85,8 @@ def test_progress_counts_eta_and_rate_limit_wait():
     tracker.set(2, "failed")
     tracker.set(3, "cancelled")
     snap = tracker.snapshot()
-    assert snap["counts"] == {"waiting": 1, "queued": 1, "running": 0, "completed": 1, "failed": 2}
+    assert snap["counts"] == {
+        "waiting": 1, "queued": 1, "running": 0, "completed": 1, "failed": 1, "cancelled": 1}
     text = render_text(snap)
     assert "3/5 done" in text and "waiting 7 s for the rate limit" in text and "ETA" in text
     tracker.add_thumbnail("<img onerror=x>", "data:image/jpeg;base64,AAAA")
