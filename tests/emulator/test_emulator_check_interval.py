@@ -50,22 +50,22 @@ def test_the_documented_default_sees_a_completion_at_the_2_s_check():
             stream.join(10)
             assert emu.runs()[0]["status"] == "completed"
     assert waited["body"]["data"]["status"] == "completed"
-    assert 1.9 <= waited["took"] < 2.6, waited["took"]
+    assert 1.9 <= waited["took"] < 3.0, waited["took"]
     events = streamed["events"]
     assert [n for _, n, _ in events] == ["progress", "complete"]  # queued->running collapsed into one check
-    assert events[0][0] < 0.5 and 1.9 <= events[-1][0] < 2.6, events
+    assert events[0][0] < 0.5 and 1.9 <= events[-1][0] < 3.0, events
 
 
 def test_the_interval_is_an_option_and_scales_with_time_factor(emulator, http):
     emulator.configure(check_interval=0.6)  # runs take 0.15 s
     took, body = timed_wait(http, start(http)["runId"])
     assert body["data"]["status"] == "completed" and 0.55 <= took < 1.0, took
-    emulator.configure(check_interval=2.0, time_factor=0.15)  # checks every 0.3 s
+    emulator.configure(check_interval=2.0, time_factor=0.2)  # checks every 0.4 s
     took, body = timed_wait(http, start(http)["runId"])
-    assert body["data"]["status"] == "completed" and 0.28 <= took < 0.55, took
+    assert body["data"]["status"] == "completed" and 0.38 <= took < 0.75, took
     emulator.configure(check_interval=0.0)  # at once: only for tests that do not study timing
     took, body = timed_wait(http, start(http)["runId"])
-    assert body["data"]["status"] == "completed" and took < 0.3, took
+    assert body["data"]["status"] == "completed" and took < 0.4, took
 
 
 def test_a_run_already_done_is_answered_at_the_first_check(emulator, http):
@@ -103,8 +103,8 @@ def test_stream_sends_each_change_seen_at_a_later_check(emulator, http):
     names = [n for _, n, _ in events]
     assert names[0] == "progress" and names[-1] == "complete"
     assert "running" in [d["status"] for _, n, d in events if n == "progress"]
-    later = [t for t, _, _ in events[1:]]
-    assert all(abs(t / 0.3 - round(t / 0.3)) < 0.25 for t in later), later  # on the 0.3 s grid
+    running = next(t for t, n, d in events if n == "progress" and d["status"] == "running")
+    assert 0.29 <= running < 0.6 and 1.19 <= events[-1][0] < 1.5, events
 
 
 @pytest.mark.parametrize("bad", [-1, "2s", float("inf")])
