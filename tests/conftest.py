@@ -17,9 +17,11 @@ import pytest
 
 from lamina_jupyter.emulator import Emulator
 
-# Latency low enough for a fast suite, high enough that runs really pass through queued and running.
+# Latency low enough for a fast suite, high enough that runs really pass through queued and running;
+# /wait and /stream check runs every 50 ms instead of the documented 2 s (tests/emulator/
+# test_emulator_check_interval.py studies that).
 FAST = dict(latency=0.15, jitter=0.0, failure_rate=0.0, rate_limit=None, time_factor=1.0,
-            rate_limit_headers="on-429")
+            rate_limit_headers="on-429", check_interval=0.05)
 CANARY_KEY = "lma_CANARY_" + secrets.token_hex(10)
 
 

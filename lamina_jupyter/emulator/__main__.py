@@ -45,15 +45,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="scale for API time constants: rate window, Retry-After, webhook backoff (default 1)",
     )
     parser.add_argument(
+        "--check-interval",
+        type=float,
+        default=2.0,
+        help="seconds between the server's own looks at a run for /wait and /stream, so a change is "
+        "seen up to this late, scaled by --time-factor (default 2, as documented; 0 = at once)",
+    )
+    parser.add_argument(
         "--api-key", default=None, help="the key to accept (default: a fresh lma_demo_... key)"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed for jitter and failures (default 0)")
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    emulator = Emulator(
+def build(args: argparse.Namespace) -> Emulator:
+    """The (not yet started) emulator the command line asks for."""
+    return Emulator(
         latency=args.latency,
         jitter=args.jitter,
         failure_rate=args.failure_rate,
@@ -64,7 +71,12 @@ def main(argv: list[str] | None = None) -> int:
         port=args.port,
         api_key=args.api_key,
         seed=args.seed,
+        check_interval=args.check_interval,
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    emulator = build(parse_args(argv))
     try:
         emulator.start()
     except (OSError, ValueError) as exc:

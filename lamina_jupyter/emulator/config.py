@@ -13,7 +13,8 @@ RATE_LIMIT_HEADERS = ("on-429", "always")  # when RateLimit-* headers are sent
 @dataclass
 class Settings:
     """Knobs changed through `Emulator.configure`; time_factor scales every documented API constant
-    (rate window, Retry-After, webhook backoff, SSE ping and cap) but not run latency."""
+    (rate window, Retry-After, webhook backoff, SSE ping and cap, the /wait and /stream check
+    interval) but not run latency."""
 
     latency: float = 2.0
     jitter: float = 0.2
@@ -22,6 +23,7 @@ class Settings:
     time_factor: float = 1.0
     hold: bool = False
     rate_limit_headers: str = "on-429"
+    check_interval: float = 2.0  # /wait and /stream look at a run this often (x time_factor)
 
     def update(self, **changes: Any) -> None:
         """Apply all of `changes` or, when any is unknown or invalid, none of them."""
@@ -34,11 +36,11 @@ class Settings:
         self.__dict__.update(candidate.__dict__)
 
     def validate(self) -> None:
-        for name in ("latency", "jitter", "failure_rate", "time_factor"):
+        for name in ("latency", "jitter", "failure_rate", "time_factor", "check_interval"):
             if not _is_number(getattr(self, name)):
                 raise ValueError(f"{name} must be a number, got {getattr(self, name)!r}")
-        if self.latency < 0 or self.jitter < 0 or self.time_factor <= 0:
-            raise ValueError("latency and jitter must be >= 0 and time_factor > 0")
+        if self.latency < 0 or self.jitter < 0 or self.check_interval < 0 or self.time_factor <= 0:
+            raise ValueError("latency, jitter and check_interval must be >= 0 and time_factor > 0")
         if not 0 <= self.failure_rate <= 1:
             raise ValueError("failure_rate must be between 0 and 1")
         limit = self.rate_limit

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import math
 from datetime import datetime, timezone
 from typing import Any
 
 from .apps import detail_json, search_apps, summary_json
+from .checks import Checks
 from .errors import ApiError, invalid
-from .run import wait_any
 from .runs import find_app, find_run, start_run, status_reply
 from .state import State
 from .validation import resolve_inputs
@@ -76,15 +75,13 @@ def register(router: Router) -> None:
     async def wait(ctx: Ctx, state: State, run_id: str, **_: Any) -> Reply:
         run = find_run(state, run_id)
         timeout = ctx.int_query("timeout", 60, 1, 120)
-        deadline = asyncio.get_running_loop().time() + timeout
-        closing = state.closing
-        while not run.terminal and not (closing and closing.is_set()):
-            left = deadline - asyncio.get_running_loop().time()
-            if left <= 0:
-                break
-            await wait_any([run.changed] + ([closing] if closing else []), left)
-        body: dict[str, Any] = {"data": run.to_json("v1")}
-        if not run.terminal:
+        checks = Checks(state, run)
+        deadline = checks.opened + timeout
+        closing = [state.closing] if state.closing else []
+        while not checks.terminal and await checks.changed(closing, deadline):
+            pass
+        body: dict[str, Any] = {"data": checks.last}
+        if not checks.terminal:
             body["timeout"] = True
         return json_reply(body)
 

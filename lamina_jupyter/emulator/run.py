@@ -117,6 +117,9 @@ class Run:
 
 async def wait_any(events: list[asyncio.Event], timeout: float) -> bool:
     """Wait until one of the events is set or the timeout passes; True when an event fired."""
+    if not events:
+        await asyncio.sleep(max(0.0, timeout))
+        return False
     waiters = [asyncio.ensure_future(e.wait()) for e in events]
     done, pending = await asyncio.wait(
         waiters, timeout=max(0.0, timeout), return_when=asyncio.FIRST_COMPLETED

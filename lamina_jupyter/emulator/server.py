@@ -49,9 +49,16 @@ class Emulator:
         seed: int = 0,
         signing_seed: bytes | None = None,
         rate_limit_headers: str = "on-429",
+        check_interval: float = 2.0,
     ) -> None:
         self.settings = Settings(
-            latency, jitter, failure_rate, rate_limit, time_factor, rate_limit_headers=rate_limit_headers
+            latency,
+            jitter,
+            failure_rate,
+            rate_limit,
+            time_factor,
+            rate_limit_headers=rate_limit_headers,
+            check_interval=check_interval,
         )
         self.settings.validate()
         self._stats = Stats()

@@ -1,8 +1,9 @@
 """`GET /v1/runs/{id}/stream`: Server-Sent Events as documented.
 
-`progress` on connect and on every change (status or an output completing), then exactly one
-`complete` (completed) or `error` (failed/cancelled) and close; a run already terminal on connect
-gets just that one event. `ping` (epoch ms) every 15 s and `timeout` after 10 min, both scaled by
+`progress` on connect and whenever one of the server's checks (every 2 s, see checks.py) finds the
+run changed (status or an output completing; changes between two checks show as one), then exactly
+one `complete` (completed) or `error` (failed/cancelled) and close; a run already terminal on
+connect gets just that one event. `ping` (epoch ms) every 15 s and `timeout` after 10 min, both scaled by
 time_factor. The `drop_stream` fault closes the stream after `after_events` events (cleanly, or
 with an RST when `abrupt=True`).
 """
@@ -14,8 +15,9 @@ import json
 import time
 from typing import Any
 
+from .checks import Checks
 from .faults import Fault, abort_connection
-from .run import Run, wait_any
+from .run import Run
 from .runs import find_run
 from .state import State
 from .web import Ctx, Router
@@ -58,29 +60,25 @@ class _Session:
     async def _events(self, run: Run) -> None:
         loop = asyncio.get_running_loop()
         factor = self.state.settings.time_factor
-        cap_at = loop.time() + STREAM_CAP * factor
-        if not run.terminal:
-            await self._send("progress", run.to_json("v1"))
-        while not run.terminal:
-            now = loop.time()
-            if now >= cap_at:
+        checks = Checks(self.state, run)
+        cap_at = checks.opened + STREAM_CAP * factor
+        if not checks.terminal:
+            await self._send("progress", checks.last)
+        ping_at = loop.time() + PING_EVERY * factor
+        while not checks.terminal:
+            if loop.time() >= cap_at:
                 await self._send("timeout", {"message": "Stream timeout after 10 minutes"})
                 return
-            changed = run.changed
-            woke = await self._sleep_until(changed, min(PING_EVERY * factor, cap_at - now))
+            closing = [self.state.closing] if self.state.closing else []
+            changed = await checks.changed([self.disconnected, *closing], min(ping_at, cap_at))
             if self.disconnected.is_set() or (self.state.closing and self.state.closing.is_set()):
                 return
-            if not woke:
-                if loop.time() < cap_at:
-                    await self._send("ping", int(time.time() * 1000))
-                continue
-            if not run.terminal:
-                await self._send("progress", run.to_json("v1"))
-        await self._send("complete" if run.status == "completed" else "error", run.to_json("v1"))
-
-    async def _sleep_until(self, changed: asyncio.Event, seconds: float) -> bool:
-        closing = [self.state.closing] if self.state.closing else []
-        return await wait_any([changed, self.disconnected, *closing], seconds)
+            if changed and not checks.terminal:
+                await self._send("progress", checks.last)
+            elif not changed and loop.time() < cap_at:
+                await self._send("ping", int(time.time() * 1000))
+            ping_at = loop.time() + PING_EVERY * factor
+        await self._send("complete" if checks.last["status"] == "completed" else "error", checks.last)
 
     async def _send(self, event: str, data: Any) -> None:
         payload = f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()

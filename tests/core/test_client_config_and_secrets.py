@@ -78,7 +78,7 @@ def _all_text(exc: BaseException) -> str:
 
 
 def test_canary_key_never_appears_in_reprs_errors_or_tracebacks(tmp_path):
-    with Emulator(latency=0.05, jitter=0.0, rate_limit=None, api_key=CANARY) as emu:
+    with Emulator(latency=0.05, jitter=0.0, rate_limit=None, check_interval=0.05, api_key=CANARY) as emu:
         with Client(api_key=CANARY + "\n", base_url=emu.base_url) as c:
             seen = [repr(c), str(c), repr(c.settings), str(c.settings.api_key), f"{c.settings.api_key}"]
             assert "…" in repr(c)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 
+import httpx
 import pytest
 from client_flowkit import FakeClock
 
@@ -130,3 +131,27 @@ def test_without_a_budget_a_429_pauses_the_client_until_the_window_resets(emulat
     took = _paced_calls(emulator, RateGovernor(), 1, THREADS * CALLS)
     windows = took / (60 * TIME_FACTOR) + 1
     assert 1 <= emulator.stats["rate_limited"] <= windows
+
+
+def test_another_key_on_the_same_ip_spends_our_budget_and_no_call_fails(emulator):
+    """A teammate's script (its own key, another process, so not our governor) shares the IP's
+    budget: our paced client meets 429s it could not foresee, waits them out, and every call succeeds."""
+    emulator.configure(rate_limit=LIMIT, time_factor=TIME_FACTOR, rate_limit_headers="always")
+    emulator.reset_stats()
+    stop = threading.Event()
+    spent: list[int] = []
+
+    def teammate() -> None:
+        with httpx.Client(base_url=emulator.base_url, headers={"x-api-key": "lma_teammate"}) as other:
+            while not stop.is_set():
+                spent.append(other.get("/v1/apps").status_code)
+                stop.wait(0.3)  # about a third of the budget
+
+    noisy = threading.Thread(target=teammate)
+    noisy.start()
+    try:
+        _paced_calls(emulator, RateGovernor(), 2, CALLS)
+    finally:
+        stop.set()
+        noisy.join(5)
+    assert len(spent) >= 3  # the teammate kept spending while we worked

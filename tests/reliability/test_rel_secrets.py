@@ -42,7 +42,7 @@ from lamina_jupyter import (
 from lamina_jupyter.emulator import Emulator
 
 REPO = Path(__file__).resolve().parents[2]
-QUICK = dict(latency=0.1, jitter=0.0, failure_rate=0.0, rate_limit=None)
+QUICK = dict(latency=0.1, jitter=0.0, failure_rate=0.0, rate_limit=None, check_interval=0.05)
 
 
 def key_forms(key: str) -> dict[str, str]:
