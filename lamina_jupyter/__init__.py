@@ -59,6 +59,14 @@ def __getattr__(name: str) -> object:
         from .batch import api
 
         return getattr(api, name)
+    if name == "sweep":
+        from .batch.sweep import sweep
+
+        return sweep
+    if name == "compare":
+        from .notebook.compare import compare
+
+        return compare
     if name == "webhooks":
         from .core import webhooks
 

@@ -114,3 +114,9 @@ class LaminaAccessor:
     ) -> Any:
         """Save outputs to files named by `pattern`; returns a copy with `<column>_local_path` columns."""
         return download(self._df, pattern, columns=columns, overwrite=overwrite)
+
+    def grid(self, rows: Any = None, cols: Any = None, by: Any = None, outputs: Any = None) -> Any:
+        """The outputs as a labelled matrix: rows x cols of factor values, one panel per `by` value."""
+        from .grid import grid
+
+        return grid(self._df, rows=rows, cols=cols, by=by, outputs=outputs)
