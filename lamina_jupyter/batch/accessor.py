@@ -120,3 +120,16 @@ class LaminaAccessor:
         from .grid import grid
 
         return grid(self._df, rows=rows, cols=cols, by=by, outputs=outputs)
+
+    def refine(self, feedback: str, rows: Any = None, *, client: Any = None) -> Any:
+        """Refine the chosen rows (index labels or a mask; default every completed row) in place on the
+        server; returns a copy with the new outputs. Every version is kept (see versions())."""
+        from .refine import refine_rows
+
+        return refine_rows(self._df, self._info(), feedback, rows, client)
+
+    def versions(self, row: Any) -> Any:
+        """Every output set of one row's run, oldest first (kept in the ledger across restarts)."""
+        from .refine import versions
+
+        return versions(self._df, self._info(), row)
