@@ -10,16 +10,13 @@ survives a saved notebook and nbconvert.
 
 from __future__ import annotations
 
-import mimetypes
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from itertools import product
 from typing import Any
-from urllib.parse import urlsplit
 
-from ..core.models import Output
 from ..core.redact import redact
-from ..notebook.media import safe_link
+from ..notebook.compare import cell_output
 from ..notebook.views import esc, output_html
 
 THREADS = 8
@@ -50,13 +47,6 @@ def _outputs_of(df: Any, chosen: str | Sequence[str] | None) -> list[dict[str, A
         raise ValueError(f"grid(outputs=...) needs output columns of the frame; {missing or 'none'} found. "
                          f"Columns: {list(df.columns)}")
     return [known.get(c, {"column": c, "label": str(c), "type": None}) for c in wanted]
-
-
-def _as_output(spec: dict[str, Any], value: Any) -> Output:
-    """A frame cell as an Output, typed from the URL's extension when the frame does not say."""
-    mime = mimetypes.guess_type(urlsplit(value).path)[0] if safe_link(value) else "text/plain"
-    kind = spec.get("type") or ("text" if mime == "text/plain" else "image")
-    return Output(id=None, label=spec["label"], type=kind, value=value, status="completed", mime_type=mime)
 
 
 class Grid:
@@ -111,7 +101,7 @@ def _cell_html(df: Any, positions: list[int], outputs: list[dict[str, Any]]) -> 
             texts.append(f"{status}{reason}")
             continue
         kinds.append("completed")
-        parts.append("".join(output_html(_as_output(o, v)) for o, v in shown))
+        parts.append("".join(output_html(cell_output(o['label'], o.get('type'), v)) for o, v in shown))
         texts.append(" | ".join(str(v) if o.get("type") == "text" else o["label"] for o, v in shown))
     kind = "completed" if all(k == "completed" for k in kinds) else next(k for k in kinds if k != "completed")
     return "".join(parts), redact("; ".join(texts)), kind

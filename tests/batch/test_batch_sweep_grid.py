@@ -8,6 +8,7 @@ import io
 import os
 import signal
 import threading
+import time
 import uuid
 
 import pandas as pd
@@ -140,13 +141,20 @@ def test_an_interrupted_sweep_resumes_without_paying_twice(client, emulator):
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     emulator.configure(latency=0.8)
     emulator.reset_stats()
-    factors = {"Style": ["Neon", "Watercolor", "Pixel Art"], "Prompt": [f"{tag()} p{i}" for i in range(4)]}
-    timer = threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT))
-    timer.start()
+    t = tag()
+    factors = {"Style": ["Neon", "Watercolor", "Pixel Art"], "Prompt": [f"{t} p{i}" for i in range(4)]}
+
+    def interrupt_after_the_first_completed_run() -> None:  # Ctrl-C mid-sweep, however slow the machine
+        while not any(r["status"] == "completed" and t in str(r["inputs"]) for r in emulator.runs()):
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    watcher = threading.Thread(target=interrupt_after_the_first_completed_run, daemon=True)
+    watcher.start()
     try:
         partial = lamina_jupyter.sweep(TEXT_TO_IMAGE, factors, client=client, concurrency=3, progress=False)
     finally:
-        timer.join()
+        watcher.join(30)
         signal.signal(signal.SIGINT, previous)
     assert partial.lamina.report["interrupted"] is True
     done = (partial["lamina_status"] == "completed").sum()
