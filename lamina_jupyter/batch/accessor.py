@@ -115,11 +115,12 @@ class LaminaAccessor:
         """Save outputs to files named by `pattern`; returns a copy with `<column>_local_path` columns."""
         return download(self._df, pattern, columns=columns, overwrite=overwrite)
 
-    def grid(self, rows: Any = None, cols: Any = None, by: Any = None, outputs: Any = None) -> Any:
+    def grid(self, rows: Any = None, cols: Any = None, by: Any = None, outputs: Any = None,
+             max_cells: int = 100) -> Any:
         """The outputs as a labelled matrix: rows x cols of factor values, one panel per `by` value."""
         from .grid import grid
 
-        return grid(self._df, rows=rows, cols=cols, by=by, outputs=outputs)
+        return grid(self._df, rows=rows, cols=cols, by=by, outputs=outputs, max_cells=max_cells)
 
     def refine(self, feedback: str, rows: Any = None, *, client: Any = None) -> Any:
         """Refine the chosen rows (index labels or a mask; default every completed row) in place on the

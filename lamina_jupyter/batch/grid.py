@@ -17,9 +17,11 @@ from typing import Any
 
 from ..core.redact import redact
 from ..notebook.compare import cell_output
+from ..notebook.media import safe_link
 from ..notebook.views import esc, output_html
 
 THREADS = 8
+MAX_CELLS = 100  # ~18 kB per thumbnail (notebook/media.py): about 2 MB of saved notebook at most
 TEXT_WIDTH = 28
 _CELL = "border:1px solid #ddd;padding:4px;vertical-align:top;font:12px sans-serif"
 _HEAD = "border:1px solid #ddd;padding:4px;background:#f6f8fa;font:600 12px sans-serif"
@@ -83,7 +85,17 @@ class _Layout:
         self.panels, self.row_keys, self.col_keys = (list(order[p]) for p in "prc")
 
 
-def _cell_html(df: Any, positions: list[int], outputs: list[dict[str, Any]]) -> tuple[str, str, str]:
+def _output_html(spec: dict[str, Any], value: Any, embed: bool) -> str:
+    """One output as in a run view, or only a link to the media once the thumbnail budget is spent."""
+    link = safe_link(value)
+    if embed or not link:
+        return output_html(cell_output(spec["label"], spec.get("type"), value))
+    return (f"<div class='lamina-output'><a href='{esc(link)}' target='_blank' rel='noopener'>"
+            f"{esc(spec['label'])}</a></div>")
+
+
+def _cell_html(df: Any, positions: list[int], outputs: list[dict[str, Any]],
+               embed: bool = True) -> tuple[str, str, str]:
     """(html, text, kind) of one cell: kind is completed, failed, pending or missing."""
     if not positions:
         return "<i style='color:#6e7781'>missing</i>", "missing", "missing"
@@ -101,7 +113,7 @@ def _cell_html(df: Any, positions: list[int], outputs: list[dict[str, Any]]) -> 
             texts.append(f"{status}{reason}")
             continue
         kinds.append("completed")
-        parts.append("".join(output_html(cell_output(o['label'], o.get('type'), v)) for o, v in shown))
+        parts.append("".join(_output_html(o, v, embed) for o, v in shown))
         texts.append(" | ".join(str(v) if o.get("type") == "text" else o["label"] for o, v in shown))
     kind = "completed" if all(k == "completed" for k in kinds) else next(k for k in kinds if k != "completed")
     return "".join(parts), redact("; ".join(texts)), kind
@@ -135,9 +147,11 @@ def _panel_text(layout: _Layout, panel: tuple, rendered: dict) -> str:
 
 
 def grid(df: Any, rows: str | Sequence[str] | None = None, cols: str | Sequence[str] | None = None,
-         by: str | Sequence[str] | None = None, outputs: str | Sequence[str] | None = None) -> Grid:
+         by: str | Sequence[str] | None = None, outputs: str | Sequence[str] | None = None,
+         max_cells: int = MAX_CELLS) -> Grid:
     """Lay the result frame out as a matrix of its outputs (see the module docstring). Without rows
-    and cols, a sweep's factors (else the first two input columns) are the columns, rows and panels."""
+    and cols, a sweep's factors (else the first two input columns) are the columns, rows and panels.
+    Cells after the first `max_cells` link to their media instead of embedding thumbnails."""
     if rows is None and cols is None:
         info = df.attrs.get("lamina") if isinstance(df.attrs.get("lamina"), dict) else {}
         factors = list(info.get("factors") or info.get("input_columns", [])[:2])
@@ -147,7 +161,8 @@ def grid(df: Any, rows: str | Sequence[str] | None = None, cols: str | Sequence[
     shown = _outputs_of(df, outputs)
     keys = [(p, r, c) for p in layout.panels for r, c in product(layout.row_keys, layout.col_keys)]
     with ThreadPoolExecutor(THREADS) as pool:  # media are fetched in parallel, each once (media cache)
-        cells = pool.map(lambda k: _cell_html(df, layout.cells.get(k, []), shown), keys)
+        cells = pool.map(lambda ik: _cell_html(df, layout.cells.get(ik[1], []), shown, ik[0] < max_cells),
+                         enumerate(keys))
         rendered = dict(zip(keys, cells, strict=True))
     counts = {k: 0 for k in ("completed", "failed", "pending", "missing")}
     for _, _, kind in rendered.values():
@@ -157,4 +172,8 @@ def grid(df: Any, rows: str | Sequence[str] | None = None, cols: str | Sequence[
     summary = ", ".join(f"{n} {k}" for k, n in counts.items() if n)
     title = " × ".join(filter(None, [corner, ", ".join(layout.by)]))
     text = f"Grid {title}: {summary}\n" + "\n".join(_panel_text(layout, p, rendered) for p in layout.panels)
+    if len(keys) > max_cells:
+        html_text += (f"<div style='font:12px sans-serif'>{len(keys) - max_cells} cell(s) after the first "
+                      f"{max_cells} link to their media instead of showing thumbnails (they would make the "
+                      "saved notebook large); grid(max_cells=...) embeds more.</div>")
     return Grid(f"<div class='lamina-grid'>{html_text}</div>", redact(text), counts)

@@ -19,6 +19,7 @@ from ..notebook import session
 from .ledger import Journal
 from .outcome import outputs_of
 from .results import CLIENTS
+from .sweep import SweepResult
 
 THREADS = 4
 VERSION_COLUMN = "lamina_version"
@@ -111,4 +112,4 @@ def _frame(df: Any, info: dict[str, Any], labels: Any, results: dict[str, Any]) 
     finally:
         if journal is not None:
             journal.close()
-    return out
+    return SweepResult.of(out) if isinstance(df, SweepResult) else out  # a refined sweep shows its grid

@@ -35,9 +35,20 @@ class SweepResult(pd.DataFrame):
     def _constructor(self) -> type[pd.DataFrame]:
         return pd.DataFrame
 
+    @classmethod
+    def of(cls, frame: pd.DataFrame, factors: list[str] | None = None) -> SweepResult:
+        """`frame` as a sweep result (attrs kept; `factors` recorded for the grid's default layout)."""
+        swept = cls(frame)
+        info = dict(frame.attrs["lamina"], **({"factors": factors} if factors is not None else {}))
+        swept.attrs = {**frame.attrs, "lamina": info}
+        return swept
+
     def _repr_html_(self) -> str:
         if self._lamina_grid is None:
-            self._lamina_grid = self.lamina.grid()
+            try:
+                self._lamina_grid = self.lamina.grid()
+            except ValueError:  # e.g. columns dropped: the table is better than no view at all
+                return pd.DataFrame._repr_html_(self) or ""
         hint = ("<div style='font:12px sans-serif;color:#57606a'>A DataFrame of "
                 f"{len(self)} run(s): <code>result.head()</code> shows the table, "
                 "<code>result.lamina.grid(rows=..., cols=...)</code> another layout.</div>")
@@ -71,6 +82,4 @@ def sweep(app: Any, factors: Mapping[str, Iterable[Any]], *, constants: dict[str
     result = run_dataframe(sweep_frame(factors, repeat), app, client=client, constants=constants, **options)
     if not isinstance(result, pd.DataFrame):
         return result
-    swept = SweepResult(result)
-    swept.attrs = {**result.attrs, "lamina": {**result.attrs["lamina"], "factors": list(factors)}}
-    return swept
+    return SweepResult.of(result, list(factors))

@@ -81,3 +81,11 @@ def test_versions_survive_a_kernel_restart_through_the_ledger(client, emulator, 
     assert seen["reused"] == 2 and emulator.stats["runs_created"] == 0
     assert seen["image"] == refined["Image"][1]  # the rerun shows the refined outputs, not the first ones
     assert seen["feedback"] == [None, "stormy sea", "add gulls"] and seen["numbers"] == [1, 2, 3]
+
+
+def test_a_refined_sweep_still_shows_its_grid_with_the_new_outputs(client, emulator):
+    result = small_sweep(client, "pier", "dock")
+    refined = result.lamina.refine("golden hour", rows=[1])
+    html = refined._repr_html_()
+    assert "lamina-grid" in html and f"href='{refined['Image'][1]}'" in html
+    assert f"href='{result['Image'][1]}'" not in html and f"href='{result['Image'][0]}'" in html

@@ -164,3 +164,21 @@ def test_an_interrupted_sweep_resumes_without_paying_twice(client, emulator):
     assert (resumed["lamina_status"] == "completed").all()
     assert resumed.lamina.report["reused"] == done
     assert emulator.stats["runs_created"] == 12 and emulator.stats["duplicate_starts"] == 0
+
+
+def test_a_big_grid_links_instead_of_embedding_past_its_budget(client, emulator):
+    result = lamina_jupyter.sweep(TEXT_TO_IMAGE, {"Style": ["Neon", "Watercolor", "Pixel Art"],
+                                                  "Prompt": [f"{tag()} a", f"{tag()} b"]},
+                                  client=client, progress=False)
+    g = result.lamina.grid(max_cells=4)
+    assert g.html.count("data:image/jpeg;base64,") == 4
+    assert "2 cell(s) after the first 4 link to their media" in g.html
+    for url in result["Image"]:  # every cell still reaches its full image
+        assert f"href='{url}'" in g.html
+
+
+def test_a_sweep_without_its_output_columns_falls_back_to_the_table(client, emulator):
+    result = lamina_jupyter.sweep(CAPTION_WRITER, {"Topic": [f"{tag()} tide"]}, client=client, progress=False)
+    stripped = SweepResult.of(result.drop(columns=["Caption"]))
+    html = stripped._repr_html_()
+    assert "<table" in html and "lamina-grid" not in html and "lamina_status" in html
