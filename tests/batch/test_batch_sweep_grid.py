@@ -17,9 +17,10 @@ from PIL import Image
 from suite import CAPTION_WRITER, TEASER_CLIP, TEXT_TO_IMAGE
 
 import lamina_jupyter
-from lamina_jupyter import run_dataframe
+from lamina_jupyter import Client, run_dataframe
 from lamina_jupyter.batch.grid import Grid
 from lamina_jupyter.batch.sweep import SweepResult
+from lamina_jupyter.emulator import Emulator
 
 
 def tag() -> str:
@@ -137,33 +138,37 @@ def test_dry_run_and_bad_factors_start_nothing(client, emulator):
     assert emulator.stats["runs_created"] == 0
 
 
-def test_an_interrupted_sweep_resumes_without_paying_twice(client, emulator):
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    emulator.configure(latency=0.8)
-    emulator.reset_stats()
-    t = tag()
-    factors = {"Style": ["Neon", "Watercolor", "Pixel Art"], "Prompt": [f"{t} p{i}" for i in range(4)]}
+def test_an_interrupted_sweep_resumes_without_paying_twice():
+    """Its own emulator: a resumed start is matched against the runs of the app created around it, and
+    the session emulator's other tests create runs of the same app at the same time."""
+    with Emulator(latency=0.8, jitter=0.0, rate_limit=None) as emu, \
+            Client(api_key=emu.api_key, base_url=emu.base_url) as client:
+        factors = {"Style": ["Neon", "Watercolor", "Pixel Art"], "Prompt": [f"p{i}" for i in range(4)]}
 
-    def interrupt_after_the_first_completed_run() -> None:  # Ctrl-C mid-sweep, however slow the machine
-        while not any(r["status"] == "completed" and t in str(r["inputs"]) for r in emulator.runs()):
-            time.sleep(0.05)
-        os.kill(os.getpid(), signal.SIGINT)
+        def sweep():
+            return lamina_jupyter.sweep(TEXT_TO_IMAGE, factors, client=client, concurrency=3, progress=False)
 
-    watcher = threading.Thread(target=interrupt_after_the_first_completed_run, daemon=True)
-    watcher.start()
-    try:
-        partial = lamina_jupyter.sweep(TEXT_TO_IMAGE, factors, client=client, concurrency=3, progress=False)
-    finally:
-        watcher.join(30)
-        signal.signal(signal.SIGINT, previous)
-    assert partial.lamina.report["interrupted"] is True
-    done = (partial["lamina_status"] == "completed").sum()
-    assert 0 < done < 12
-    assert "pending" in partial.lamina.grid().text  # the partial grid shows what has not run
-    resumed = lamina_jupyter.sweep(TEXT_TO_IMAGE, factors, client=client, concurrency=3, progress=False)
-    assert (resumed["lamina_status"] == "completed").all()
-    assert resumed.lamina.report["reused"] == done
-    assert emulator.stats["runs_created"] == 12 and emulator.stats["duplicate_starts"] == 0
+        def interrupt_after_the_first_completed_run() -> None:  # Ctrl-C mid-sweep, however slow the machine
+            while not any(r["status"] == "completed" for r in emu.runs()):
+                time.sleep(0.05)
+            os.kill(os.getpid(), signal.SIGINT)
+
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+        watcher = threading.Thread(target=interrupt_after_the_first_completed_run, daemon=True)
+        watcher.start()
+        try:
+            partial = sweep()
+        finally:
+            watcher.join(30)
+            signal.signal(signal.SIGINT, previous)
+        assert partial.lamina.report["interrupted"] is True
+        done = (partial["lamina_status"] == "completed").sum()
+        assert 0 < done < 12
+        assert "pending" in partial.lamina.grid().text  # the partial grid shows what has not run
+        resumed = sweep()
+        assert (resumed["lamina_status"] == "completed").all()
+        assert resumed.lamina.report["reused"] == done
+        assert emu.stats["runs_created"] == 12 and emu.stats["duplicate_starts"] == 0
 
 
 def test_a_big_grid_links_instead_of_embedding_past_its_budget(client, emulator):
