@@ -62,12 +62,21 @@ def form(app: App | str, client: Client | None = None) -> object:
 
 
 def __getattr__(name: str) -> object:
-    """run_dataframe / arun_dataframe load pandas, and webhooks loads its module (cryptography is imported
-    only when a signature is checked), on first use only: `import lamina_jupyter` stays light."""
+    """run_dataframe / arun_dataframe / sweep load pandas, compare the notebook views, and webhooks loads
+    its module (cryptography is imported only when a signature is checked), on first use only:
+    `import lamina_jupyter` stays light."""
     if name in ("run_dataframe", "arun_dataframe"):
         from .batch import api
 
         return getattr(api, name)
+    if name == "sweep":
+        from .batch.sweep import sweep
+
+        return sweep
+    if name == "compare":
+        from .notebook.compare import compare
+
+        return compare
     if name == "webhooks":
         from .core import webhooks
 

@@ -134,3 +134,23 @@ class LaminaAccessor:
     ) -> Any:
         """Save outputs to files named by `pattern`; returns a copy with `<column>_local_path` columns."""
         return download(self._df, pattern, columns=columns, overwrite=overwrite)
+
+    def grid(self, rows: Any = None, cols: Any = None, by: Any = None, outputs: Any = None,
+             max_cells: int = 100) -> Any:
+        """The outputs as a labelled matrix: rows x cols of factor values, one panel per `by` value."""
+        from .grid import grid
+
+        return grid(self._df, rows=rows, cols=cols, by=by, outputs=outputs, max_cells=max_cells)
+
+    def refine(self, feedback: str, rows: Any = None, *, client: Any = None) -> Any:
+        """Refine the chosen rows (index labels or a mask; default every completed row) in place on the
+        server; returns a copy with the new outputs. Every version is kept (see versions())."""
+        from .refine import refine_rows
+
+        return refine_rows(self._df, self._info(), feedback, rows, client)
+
+    def versions(self, row: Any) -> Any:
+        """Every output set of one row's run, oldest first (kept in the ledger across restarts)."""
+        from .refine import versions
+
+        return versions(self._df, self._info(), row)

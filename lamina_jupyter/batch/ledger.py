@@ -43,6 +43,8 @@ CREATE TABLE IF NOT EXISTS attempts (
     state TEXT NOT NULL, t0 REAL, run_id TEXT, status TEXT, outputs TEXT, error TEXT, seconds REAL,
     updated REAL NOT NULL, PRIMARY KEY (row_key, attempt));
 CREATE INDEX IF NOT EXISTS attempts_run ON attempts (run_id);
+CREATE TABLE IF NOT EXISTS versions (run_id TEXT NOT NULL, number INTEGER NOT NULL, version TEXT NOT NULL,
+    PRIMARY KEY (run_id, number));
 """
 
 
@@ -245,6 +247,18 @@ class Journal:
     def unknown(self, key: str, attempt: int, error: str) -> None:
         self._write("UPDATE attempts SET state='UNKNOWN', status='unknown', error=?, updated=? WHERE "
                     "row_key=? AND attempt=?", (error, time.time(), key, attempt))
+
+    def add_versions(self, run_id: str, versions: list[dict], outputs: list[dict]) -> None:
+        """Keep a refined run's versions (JSON objects with a "number"), then show its latest outputs
+        when the batch is reused."""
+        self._write("INSERT OR REPLACE INTO versions VALUES (?,?,?)",
+                    [(run_id, v["number"], json.dumps(v)) for v in versions], many=True)
+        self._write("UPDATE attempts SET outputs=?, updated=? WHERE run_id=?",
+                    (json.dumps(outputs), time.time(), run_id))
+
+    def versions(self, run_id: str) -> list[dict[str, Any]]:
+        rows = self._conn.execute("SELECT version FROM versions WHERE run_id=? ORDER BY number", (run_id,))
+        return [json.loads(r[0]) for r in rows]
 
     def close(self) -> None:
         for batch_id in list(self._locks):

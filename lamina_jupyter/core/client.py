@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from . import flows, watch
+from . import flows, refine, watch
 from .connection import ClientBase
 from .models import App, Estimate, Run
 from .protocol import CloseStream, Emit, NextLine, OpenStream, Sleep
@@ -145,6 +145,10 @@ class Client(ClientBase):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def refine(self, run: Run | str, feedback: str) -> Run:
+        """Refine a completed run in place from feedback; the result keeps every version in .versions."""
+        return self._call(refine.refine(self._ctx, run, feedback))
+
 
 class AsyncClient(ClientBase):
     """asyncio client with the same methods as Client; `stream()` is an async iterator."""
@@ -267,3 +271,7 @@ class AsyncClient(ClientBase):
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+    async def refine(self, run: Run | str, feedback: str) -> Run:
+        """Refine a completed run in place from feedback; the result keeps every version in .versions."""
+        return await self._call(refine.refine(self._ctx, run, feedback))

@@ -230,6 +230,7 @@ class Run:
     started_at: datetime | None = None
     completed_at: datetime | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    versions: tuple[Any, ...] = field(default=(), repr=False, compare=False)  # core/refine.RunVersion
 
     @property
     def is_done(self) -> bool:

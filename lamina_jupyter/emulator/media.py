@@ -185,3 +185,18 @@ def caption_text(topic: str, tone: str) -> str:
 
 def product_caption(product: str, background: str) -> str:
     return f"{product.strip() or 'Our product'}, photographed in a {background.lower()} setting."
+
+
+def refined(previous: bytes, feedback: str) -> bytes:
+    """The previous picture tinted by a colour drawn from the feedback, the feedback written on top."""
+    with Image.open(io.BytesIO(previous)) as opened:
+        img = opened.convert("RGB")
+    rng = random.Random(seed_of(feedback))
+    tint = Image.new("RGB", img.size, tuple(rng.randint(0, 255) for _ in range(3)))
+    img = Image.blend(img, tint, 0.35)
+    draw = ImageDraw.Draw(img)
+    lines = textwrap.wrap(f"Refined: {feedback}", width=max(12, img.width // 12))[:3]
+    draw.rectangle((0, 0, img.width, 12 + 22 * len(lines)), fill=(255, 255, 255))
+    for i, line in enumerate(lines):
+        draw.text((12, 6 + 22 * i), line, fill=(0, 0, 0), font=_font(18))
+    return png_bytes(img)

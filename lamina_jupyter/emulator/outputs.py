@@ -76,6 +76,8 @@ def draw(render: dict[str, Any]) -> tuple[bytes, str]:
         return media.clip_gif(render["prompt"], render["duration"]), "image/gif"
     if kind == "cartoon":
         return media.cartoon(render["source"], render["style"], render["aspect"]), "image/png"
+    if kind == "refined":  # a refinement of another render (routes_refine)
+        return media.refined(draw(render["base"])[0], render["feedback"]), "image/png"
     return media.text_image(render["prompt"], render["style"], render["aspect"], render["tag"]), "image/png"
 
 

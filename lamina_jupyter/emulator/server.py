@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import uvicorn
 
-from . import admin, assets, routes_legacy, routes_v1, stream
+from . import admin, assets, routes_legacy, routes_refine, routes_v1, stream
 from .apps import APPS, edited
 from .config import Settings, Stats
 from .dispatch import EmulatorApp
@@ -75,6 +75,7 @@ class Emulator:
         store.on_terminal = self.deliverer.deliver
         router = Router()
         routes_v1.register(router)
+        routes_refine.register(router)
         stream.register(router)
         assets.register(router)
         routes_legacy.register(router)

@@ -22,6 +22,7 @@ from ..core.inputs import prepare_inputs
 from ..core.models import App, Run
 from . import kernel_ui, session
 from .fields import Field, UrlField, widget_for
+from .refine import RefineBox
 from .views import esc, output_html, status_html
 
 HISTORY = 5
@@ -68,8 +69,9 @@ class Form(W.VBox):
         self._started = 0.0
         header = W.HTML(f"<b>{esc(app.name)}</b> <small><code>{esc(app.id)}</code></small>"
                         f"<div style='color:#57606a'>{esc(app.description)}</div>")
+        self.refine_box = RefineBox(client)  # shown under the run once it completed
         super().__init__([header, *(f.box for f in self.fields), W.HBox([self.run_button, self.code_button]),
-                          self.status, self.problems, self.outputs, self.code, self.history])
+                          self.status, self.problems, self.outputs, self.refine_box, self.code, self.history])
         self.add_class("lamina-form")
         self.run_button.on_click(self._clicked)
         self.code_button.on_click(self._show_code)
@@ -184,6 +186,7 @@ class Form(W.VBox):
     async def _on_update(self, run: Run) -> None:
         """New run state: status line, then any output that finished since the last update."""
         self.last_run = run
+        self.refine_box.show(run)
         self._show_status(run)
         for index, out in enumerate(run.outputs):
             finished = out.status in ("completed", "failed") or out.error is not None

@@ -36,6 +36,7 @@ USAGE = {name: "\n".join(f"{use:<{_PAD}}{what}" for use, what in lines) for name
             ("", "{name} inserts a notebook variable")],
     "status": [("%lamina status RUN_ID", "show a run's state and outputs")],
     "cancel": [("%lamina cancel RUN_ID", "cancel a queued or running run")],
+    "refine": [("%lamina refine RUN_ID feedback", "refine a completed run in place; shows before/after")],
     "whoami": [("%lamina whoami", "server, API family and masked key in use")],
     "login": [("%lamina login [--base-url URL]", "ask for the API key with a hidden prompt"),
               ("      [--api v1|legacy]", "(the key stays in this kernel only)")],
@@ -221,6 +222,16 @@ class LaminaMagics(Magics):
     def _handle_cancel(self, args: list[str], cell: str | None) -> Any:
         run = self._one_run(args, "cancel")
         print(f"Run {run.id} is now {run.status}.")
+        return run
+
+    def _handle_refine(self, args: list[str], cell: str | None) -> Any:
+        if len(args) < 2:
+            raise BadUsage('give a run id and the feedback, e.g. %lamina refine RUN_ID "brighter background"')
+        from .compare import versions_view
+
+        run = session.current_client().refine(args[0], " ".join(args[1:]))
+        display(versions_view(run))
+        mark_shown(run, getattr(self.shell, "execution_count", -1))
         return run
 
     def _handle_whoami(self, args: list[str], cell: str | None) -> None:

@@ -19,7 +19,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.mark.parametrize(
     ("name", "mode"),
-    [("quickstart", "--nbval-lax"), ("batch", "--nbval")],  # batch: every saved output must match too
+    [("quickstart", "--nbval-lax"), ("batch", "--nbval"),  # batch: every saved output must match too
+     ("experiments", "--nbval-lax")],
 )
 def test_notebook_passes_nbval(tmp_path, name, mode):
     """nbval: every code cell runs without error (and, in strict mode or NBVAL_CHECK_OUTPUT cells,
