@@ -2,8 +2,9 @@
 
 Like the form's Run button, Refine only validates and schedules: the refinement runs as a task on
 the kernel's loop (it can take as long as a run), thumbnails are drawn on a worker thread, and only
-the loop touches widgets. The box sits under a run in the form, and under a completed Run that the
-notebook displays (`with_refine_box`, hooked into the Run formatter by views.register).
+the loop touches widgets. The box sits under a run in the form. A displayed Run stays a static view
+(no widget): a saved notebook reopened without widget state would show "model not found" in its
+place; it is refined with `%lamina refine RUN_ID feedback` or `client.refine(run, ...)`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from . import session
 from .compare import versions_view
 from .views import esc
 
-WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 T = TypeVar("T")
 
 
@@ -93,11 +93,3 @@ def schedule(coro: Coroutine[Any, Any, T]) -> asyncio.Task[T] | None:
         return None
     return loop.create_task(coro)
 
-
-def with_refine_box(run: Run, bundle: dict[str, str]) -> dict[str, Any]:
-    """A completed run's display bundle plus a live widget (the same HTML and a Refine box) for
-    frontends that render widgets; text/html and text/plain stay for saved notebooks."""
-    if run.status != "completed":
-        return bundle
-    live = W.VBox([W.HTML(bundle["text/html"]), RefineBox(run=run)])
-    return {**bundle, WIDGET_MIME: live._repr_mimebundle_()[WIDGET_MIME]}

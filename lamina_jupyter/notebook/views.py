@@ -238,9 +238,7 @@ def register(ip: Any) -> None:
         if _SHOWN.get(id(run)) == getattr(ip, "execution_count", None):
             _SHOWN.clear()  # one echo only; later displays of the same run show it in full
             return {"text/plain": f"<Run {run.id} {run.status}: shown above>"}
-        from .refine import with_refine_box  # a completed run gets a live Refine box under it
-
-        return with_refine_box(run, RunView(run)._repr_mimebundle_())
+        return RunView(run)._repr_mimebundle_()
 
     fmt.for_type(Run, run_bundle)
     fmt.for_type(App, lambda app: AppView(app)._repr_mimebundle_())
