@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -86,21 +87,25 @@ def test_the_users_own_settings_are_not_touched(tmp_path):
 def test_a_plain_pip_install_copies_the_quickstart_and_runs(tmp_path):
     """From the built wheel in a fresh virtual environment (dependencies from PyPI, no JupyterLab):
     lamina-demo copies the quickstart into an empty folder and runs the script demo."""
-    dist, venv, work = tmp_path / "dist", tmp_path / "venv", tmp_path / "work"
-    wheel_cmd = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(dist), str(REPO)]
-    build = subprocess.run(wheel_cmd, capture_output=True, text=True, timeout=300)
+    dist, venv, work, source = (tmp_path / name for name in ("dist", "venv", "work", "source"))
+    # build from a copy: a build leaves build/ and *.egg-info behind, and an egg-info on the path
+    # would make pip think lamina-jupyter is already installed
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(".git", ".venv", "build", "*.egg-info",
+                                                                  "__pycache__", ".lamina", "demo-output"))
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    wheel_cmd = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(dist), str(source)]
+    build = subprocess.run(wheel_cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env)
     assert build.returncode == 0, build.stderr[-2000:]
     wheel = next(dist.glob("lamina_jupyter-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
-    sources = {p.relative_to(REPO).as_posix() for p in (REPO / "lamina_jupyter").rglob("*.py")}
+    sources = {p.relative_to(source).as_posix() for p in (source / "lamina_jupyter").rglob("*.py")}
     assert sources <= names, f"missing from the wheel: {sorted(sources - names)[:5]}"
     assert {"lamina_jupyter/examples/quickstart.ipynb", "lamina_jupyter/examples/batch.ipynb"} <= names
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120, cwd=tmp_path, env=env)
     install = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", str(wheel)],
-                             capture_output=True, text=True, timeout=600)
+                             capture_output=True, text=True, timeout=600, cwd=tmp_path, env=env)
     assert install.returncode == 0, install.stderr[-2000:]
     work.mkdir()
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     result = subprocess.run([str(venv / "bin" / "lamina-demo"), "--out", "out"], cwd=work, env=env,
                             capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
