@@ -66,6 +66,7 @@ class Job:
         cancel_in_flight: bool = False,
         only_positions: set[int] | None = None,
         warn_unmatched: bool = True,
+        adopt: dict[int, str] | None = None,
     ) -> None:
         import pandas as pd
 
@@ -80,6 +81,7 @@ class Job:
             only_positions,
             warn_unmatched,
         )
+        self.adopt = adopt  # retry_failed(adopt=True): position -> the uncertain row's candidate run
         self.journal_path = journal_path(journal)
         self.concurrency = min(concurrency, POOL_SIZE)
         self.notes: list[str] = []
@@ -199,6 +201,7 @@ class Job:
             force_new=self.only is not None,
             cancel_in_flight=self.cancel_in_flight,
             thumbnails=thumbnails,
+            adopt=self.adopt,
         )
         try:
             self.report = await engine.run()

@@ -242,9 +242,11 @@ class Journal:
                     (status, json.dumps(outputs) if outputs is not None else None, error, seconds, run_id,
                      time.time(), key, attempt))
 
-    def unknown(self, key: str, attempt: int, error: str) -> None:
-        self._write("UPDATE attempts SET state='UNKNOWN', status='unknown', error=?, updated=? WHERE "
-                    "row_key=? AND attempt=?", (error, time.time(), key, attempt))
+    def unknown(self, key: str, attempt: int, error: str, status: str = "unknown",
+                run_id: str | None = None) -> None:
+        """UNKNOWN: 'unknown' (another process took the row) or 'uncertain' (a run may exist: run_id)."""
+        self._write("UPDATE attempts SET state='UNKNOWN', status=?, error=?, run_id=?, updated=? WHERE "
+                    "row_key=? AND attempt=?", (status, error, run_id, time.time(), key, attempt))
 
     def close(self) -> None:
         for batch_id in list(self._locks):

@@ -47,7 +47,7 @@ class Tracker:
         bucket = (
             state
             if state in STATES
-            else ("failed" if state in ("cancelled", "unknown", "error") else "running")
+            else ("failed" if state in ("cancelled", "uncertain", "unknown", "error") else "running")
         )
         with self._lock:
             previous = self.state.get(position)

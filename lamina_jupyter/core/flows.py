@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from .claims import UNKNOWN_OFFSET
+from .claims import UNKNOWN_OFFSET, ServerClock
 from .errors import (
     APIError,
     ConfigurationError,
@@ -175,10 +175,10 @@ def rival_runs(listed: Sequence[Run], window: tuple[float, float], inputs: Any, 
     return found
 
 
-def is_evidence(ctx: Context, found: Sequence[Run]) -> bool:
+def is_evidence(clock: ServerClock, found: Sequence[Run]) -> bool:
     """One rival is ours only when the server's clock is known well enough that a stranger's run
     started just before or after our request would have fallen outside the window."""
-    return len(found) == 1 and found[0].created_at is not None and ctx.server_clock.doubt <= MAX_CLOCK_DOUBT
+    return len(found) == 1 and found[0].created_at is not None and clock.doubt <= MAX_CLOCK_DOUBT
 
 
 def _look(ctx: Context, app_id: str, inputs: Any, window: tuple[float, float]) -> Flow:
@@ -208,10 +208,10 @@ def _reconcile(ctx: Context, app_id: str, inputs: Mapping[str, Any], window: tup
         found = yield from _look(ctx, app_id, inputs, window)
     if not found:
         return None
-    if is_evidence(ctx, found) and ctx.known_runs.claim(found[0].id):
+    if is_evidence(ctx.server_clock, found) and ctx.known_runs.claim(found[0].id):
         return found[0]
     raise UncertainStartError(doubt_message(app_id, found, unknown.cause), app_id=app_id,
-                              since=_iso(window[0]), candidates=tuple(r.id for r in found))
+                              since=_iso(window[0]), candidates=tuple(r.id for r in found), window=window)
 
 
 def create_run(ctx: Context, app_id: str, body: dict[str, Any], params: dict[str, Any]) -> Flow:
@@ -244,7 +244,7 @@ def create_run(ctx: Context, app_id: str, body: dict[str, Any], params: dict[str
                     f"Starting app {app_id} failed with {cause}, and the run list that would show whether "
                     f"the run was created could not be read ({type(err).__name__}). Check "
                     f"client.list_runs(app={app_id!r}, since={since!r}) before starting it again.",
-                    app_id=app_id, since=since, outcome="unchecked") from None
+                    app_id=app_id, since=since, outcome="unchecked", window=window) from None
         if found is not None:
             try:
                 data, _ = yield from call(ctx, "GET", path(ctx, "run"), found.id, run_id=found.id)
