@@ -14,13 +14,15 @@ import httpx
 from lamina_jupyter.emulator import Emulator
 
 
-def teammate_start(emulator: Any, app_id: str, inputs: dict[str, Any]) -> str:
-    """Start a run the way another notebook or the CLI would; returns its id."""
+def teammate_start(emulator: Any, app_id: str, inputs: dict[str, Any], endpoint: str = "runs") -> str:
+    """Start a run the way another notebook or the CLI would; returns its id. endpoint="executions"
+    (the older path, same runs) keeps faults scripted on POST /v1/apps/*/runs for our own starts."""
     headers = {"Authorization": f"Bearer {emulator.api_key}"}
-    reply = httpx.post(f"{emulator.base_url}/v1/apps/{app_id}/runs", json={"inputs": inputs},
+    reply = httpx.post(f"{emulator.base_url}/v1/apps/{app_id}/{endpoint}", json={"inputs": inputs},
                        headers=headers, timeout=10)
     reply.raise_for_status()
-    return str(reply.json()["data"]["runId"])
+    data = reply.json()["data"]
+    return str(data.get("runId") or data["executionId"])
 
 
 @contextlib.contextmanager
@@ -31,7 +33,7 @@ def crowd(emulator: Any, app_id: str, inputs: dict[str, Any], every: float = 0.1
 
     def loop() -> None:
         while not stop.wait(every):
-            started.append(teammate_start(emulator, app_id, inputs))
+            started.append(teammate_start(emulator, app_id, inputs, endpoint="executions"))
 
     thread = threading.Thread(target=loop, name="teammate", daemon=True)
     thread.start()
