@@ -48,11 +48,16 @@ class ServerClock:
 
     def __init__(self) -> None:
         self.lo, self.hi = -math.inf, math.inf
+        self.newest: dict[str, tuple[str, float]] = {}  # app id -> (our latest run id, its createdAt)
         self._lock = threading.Lock()
 
-    def observe(self, sent: float, received: float, created: float) -> None:
+    def observe(self, sent: float, received: float, created: float,
+                run: tuple[str, str] | None = None) -> None:
+        """A run we started (`run` = (app id, run id)) was created at `created` (server clock)."""
         lo, hi = created - received - CREATED_RESOLUTION, created - sent + CREATED_RESOLUTION
         with self._lock:
+            if run is not None and created > self.newest.get(run[0], ("", -math.inf))[1]:
+                self.newest[run[0]] = (run[1], created)
             if lo > self.hi or hi < self.lo:  # the clocks stepped (NTP, another server): start over
                 self.lo, self.hi = lo, hi
             else:

@@ -31,6 +31,7 @@ APP_CACHE_SECONDS = 60.0   # docs: cache app metadata briefly, re-validate again
 RECONCILE_SKEW = UNKNOWN_OFFSET  # seconds either side of a start searched while the server clock is unknown
 LISTING_SETTLE = 1.0       # seconds a new run may take to show in GET /v1/runs: an empty list is read twice
 MAX_CLOCK_DOUBT = 0.1      # seconds: how well the server's clock must be known to take a lone rival as ours
+FRESH_HORIZON = 60.0       # seconds back a run of ours still shows whether the run list is current
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 PATHS = {
@@ -182,10 +183,18 @@ def is_evidence(clock: ServerClock, found: Sequence[Run]) -> bool:
 
 
 def _look(ctx: Context, app_id: str, inputs: Any, window: tuple[float, float]) -> Flow:
-    params = {"appId": app_id, "since": _iso(window[0] - 1.0), "limit": 100}
+    """(rivals, behind). The list reaches back to our latest run of the app (if recent): when that
+    run is missing, the list lags behind the server and an empty answer proves nothing."""
+    since, newest = window[0] - 1.0, ctx.server_clock.newest.get(app_id)
+    if newest is not None and window[0] - newest[1] > FRESH_HORIZON:
+        newest = None
+    if newest is not None:
+        since = min(since, newest[1] - 0.5)
+    params = {"appId": app_id, "since": _iso(since), "limit": 100}
     data, _ = yield from call(ctx, "GET", "/v1/runs", params=params, expect=list)
     listed = [Run.from_json(r, ctx.fetcher) for r in data if isinstance(r, dict)]
-    return rival_runs(listed, window, inputs, ctx.known_runs)
+    behind = newest is not None and len(data) < 100 and newest[0] not in {r.id for r in listed}
+    return rival_runs(listed, window, inputs, ctx.known_runs), behind
 
 
 def doubt_message(app_id: str, found: Sequence[Run], cause: str) -> str:
@@ -201,11 +210,17 @@ def _reconcile(ctx: Context, app_id: str, inputs: Mapping[str, Any], window: tup
                unknown: OutcomeUnknown) -> Flow:
     """After an ambiguous start: the run we created, None when the list shows none was (looked at
     twice, a moment apart, as new runs may reach the list late), or raise UncertainStartError."""
-    found = yield from _look(ctx, app_id, inputs, window)
+    found, behind = yield from _look(ctx, app_id, inputs, window)
     if not found:
         busy = min(max(ctx.timeout.read or 0.0, 1.0), 10.0) if unknown.busy else 0.0
         yield Sleep(max(LISTING_SETTLE, busy))  # a server that timed out may still be creating it
-        found = yield from _look(ctx, app_id, inputs, window)
+        found, behind = yield from _look(ctx, app_id, inputs, window)
+    if not found and behind:
+        raise UncertainStartError(
+            f"Starting app {app_id} got no clear answer ({unknown.cause}), and the run list is behind (a "
+            "run this process started moments earlier is not in it yet), so it cannot show whether this "
+            f"start made a run. Check client.list_runs(app={app_id!r}, since={_iso(window[0])!r}) in a "
+            "minute before starting again.", app_id=app_id, since=_iso(window[0]), window=window)
     if not found:
         return None
     if is_evidence(ctx.server_clock, found) and ctx.known_runs.claim(found[0].id):
@@ -224,7 +239,7 @@ def create_run(ctx: Context, app_id: str, body: dict[str, Any], params: dict[str
                                       json_body=body, check=run_problem)
             run = parse_run(ctx, data)
             if run.created_at:  # the run was made between t0 and now: that pins the server's clock
-                ctx.server_clock.observe(t0, ctx.wall(), run.created_at.timestamp())
+                ctx.server_clock.observe(t0, ctx.wall(), run.created_at.timestamp(), (app_id, run.id))
             return run
         except OutcomeUnknown as unknown:
             cause = unknown.cause

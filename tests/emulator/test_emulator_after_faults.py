@@ -82,3 +82,15 @@ def test_client_looks_twice_at_a_lagging_list_before_any_resend():
         assert emu.stats["runs_created"] == before + 1 and emu.runs()[-1]["run_id"] == run.id
         assert emu.stats["requests_by_route"]["GET /v1/runs"] == 2
 
+
+
+def test_client_raises_instead_of_paying_twice_when_the_list_is_seen_to_lag():
+    """The list lags 5 s, past the client's second look: its own warm-up run is missing from the
+    list, which shows the list is behind, so the empty answer proves nothing and nothing is resent."""
+    with private_emulator() as emu, Client(api_key=emu.api_key, base_url=emu.base_url) as c:
+        before = _warm(emu, c)
+        emu.inject("listing_lag", route="GET /v1/runs", times=None, seconds=5.0)
+        emu.inject("accept_then_drop", route=START)
+        with pytest.raises(UncertainStartError, match="run list is behind") as info:
+            c.start(TEXT_TO_IMAGE, {"Prompt": "lost behind a lagging list"})
+        assert emu.stats["runs_created"] == before + 1 and info.value.candidates == ()
