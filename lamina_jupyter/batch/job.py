@@ -153,7 +153,8 @@ class Job:
             if k in ledger and ledger[k].state == "TERMINAL" and ledger[k].status in ("completed", "failed")
         )
         attach = sum(1 for k in self.keys if k in ledger and ledger[k].state in ("SUBMITTED", "SUBMITTING"))
-        to_submit = len(self.planned) - reuse - attach
+        held = sum(1 for k in self.keys if k in ledger and ledger[k].status == "uncertain")
+        to_submit = len(self.planned) - reuse - attach - held
         credits, credit_note = None, ""
         try:
             est = await self.aclient.estimate(self.app)
@@ -181,6 +182,7 @@ class Job:
             wall_seconds=max(by_work, by_rate),
             requests=requests,
             concurrency=self.concurrency,
+            uncertain=held,
         )
 
     async def execute(self, thumbnails: bool) -> None:

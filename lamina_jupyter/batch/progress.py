@@ -3,7 +3,7 @@
 The fan-out's event loop updates a thread-safe `Tracker`; the kernel thread renders it (an
 ipywidgets HTML widget in a kernel, a text line elsewhere), so only the kernel thread touches
 widgets. States: waiting (not sent yet: held by the concurrency cap or the rate limit), queued and
-running (live, from each run's event stream), completed, failed (failed, cancelled, unknown or
+running (live, from each run's event stream), completed, failed (failed, cancelled, uncertain, unknown or
 rejected).
 """
 

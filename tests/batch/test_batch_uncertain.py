@@ -104,6 +104,8 @@ def test_resume_never_adopts_a_teammates_run_for_a_start_that_never_arrived(clie
     assert list(again["lamina_status"]) == ["uncertain", "completed"]
     assert again["lamina_run_id"].iloc[0] == theirs and again.lamina.report["uncertain"] == 1
     assert "UNCERTAIN" in again.attrs["lamina"]["summary"]
+    plan = run_dataframe(df, CAPTION_WRITER, client=client, dry_run=True)  # a plain rerun keeps it
+    assert (plan.uncertain, plan.to_submit) == (1, 0) and "1 uncertain" in repr(plan)
     settled = again.lamina.retry_failed(progress=False)
     assert (settled["lamina_status"] == "completed").all() and theirs not in set(settled["lamina_run_id"])
     assert own_runs(emulator, settled)
