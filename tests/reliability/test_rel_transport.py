@@ -14,7 +14,7 @@ from email.utils import formatdate
 
 import pytest
 from suite import CAPTION_WRITER, route_count
-from teammates import teammate_start
+from teammates import crowd, teammate_start
 from wire_faults import KINDS, RST, Respond, Stall, Truncated, WireServer, drive, fired, on, run_body
 
 from lamina_jupyter import (
@@ -209,6 +209,28 @@ def test_lost_answer_to_a_start_is_reconciled_not_resent(scenario, private_emula
     assert n == 1  # every injected fault hit this call
     scenario.add(faults_injected=n, faults_survived=n, rows_submitted=1, rows_completed=1,
                  paid_twice=emu.stats["runs_created"] - 2)
+
+
+def test_lost_answer_in_a_crowd_is_ours_or_said_never_a_strangers(scenario, private_emulator):
+    """The crowded twin: a teammate starts the same app every 0.15 s while our answer is lost."""
+    emu = private_emulator
+    drive("sync", lambda c: c.start(CAPTION_WRITER, topic("warm-up")), **on(emu))  # pins the server clock
+    inputs = topic("in a crowd")
+    with crowd(emu, CAPTION_WRITER, {"topic_text": "the crowd"}) as strangers:
+        time.sleep(0.3)
+        f0 = fired(emu)
+        emu.inject("accept_then_drop", route="POST /v1/apps/*/runs")
+        try:
+            got, candidates = drive("sync", lambda c: c.start(CAPTION_WRITER, inputs), **on(emu)).id, ()
+        except UncertainStartError as err:
+            got, candidates = None, err.candidates
+    mine = [r["run_id"] for r in emu.runs() if r["inputs"] == inputs]
+    assert strangers and len(mine) == 1 and got not in strangers
+    assert got == mine[0] or (got is None and mine[0] in candidates)  # adopted, or named among the doubt
+    n = fired(emu) - f0
+    assert n == 1
+    scenario.add(faults_injected=n, faults_survived=n, rows_submitted=1, rows_completed=int(got is not None),
+                 paid_twice=len(mine) - 1)
 
 
 def test_start_created_after_the_first_look_is_still_adopted(scenario):
