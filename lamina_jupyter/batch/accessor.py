@@ -17,7 +17,7 @@ from .gallery import Gallery, download, gallery
 from .job import Job
 from .results import CLIENTS
 
-RETRY_STATUSES = ("failed", "error", "cancelled")
+RETRY_STATUSES = ("failed", "error", "cancelled", "uncertain")
 
 
 @contextmanager
@@ -66,13 +66,25 @@ class LaminaAccessor:
         return dict(self._info()["report"])
 
     def _retry_job(
-        self, client: Any, include_unknown: bool, concurrency: int | None, progress: bool, journal: Any
+        self,
+        client: Any,
+        include_unknown: bool,
+        concurrency: int | None,
+        progress: bool,
+        journal: Any,
+        adopt: bool = False,
     ) -> Job | None:
         info = self._info()
         statuses = RETRY_STATUSES + (("unknown",) if include_unknown else ())
         positions = {i for i, s in enumerate(self._df["lamina_status"]) if s in statuses}
         if not positions:
             return None
+        rows = zip(self._df["lamina_status"], self._df["lamina_run_id"], strict=True)
+        chosen = {
+            i: run_id
+            for i, (s, run_id) in enumerate(rows)
+            if adopt and s == "uncertain" and isinstance(run_id, str) and run_id
+        }
         inputs = self._df[info["input_columns"]]
         journal = info["journal"] or False if journal is None else journal
         return Job(
@@ -86,6 +98,7 @@ class LaminaAccessor:
             progress=progress,
             only_positions=positions,
             warn_unmatched=False,
+            adopt=chosen,
         )
 
     def retry_failed(
@@ -96,10 +109,14 @@ class LaminaAccessor:
         concurrency: int | None = None,
         progress: bool = True,
         journal: Any = None,
+        adopt: bool = False,
     ) -> Any:
-        """Rerun only the failed (and errored / cancelled; unknown too if asked) rows as new attempts;
-        returns a new frame with those rows replaced."""
-        job = self._retry_job(client, include_unknown, concurrency, progress, journal)
+        """Rerun only the failed, errored, cancelled and uncertain (unknown too if asked) rows as new
+        attempts; returns a new frame with those rows replaced. An `uncertain` row may already have a
+        run (its candidate, in lamina_run_id): by default it is started again, which pays twice if the
+        candidate was its run; adopt=True follows the candidate instead (check it first: it may be
+        another user's run)."""
+        job = self._retry_job(client, include_unknown, concurrency, progress, journal, adopt)
         with one_line_errors():
             return self._df.copy() if job is None else run_sync(job, base=self._df)
 
@@ -111,8 +128,9 @@ class LaminaAccessor:
         concurrency: int | None = None,
         progress: bool = True,
         journal: Any = None,
+        adopt: bool = False,
     ) -> Any:
-        job = self._retry_job(client, include_unknown, concurrency, progress, journal)
+        job = self._retry_job(client, include_unknown, concurrency, progress, journal, adopt)
         with one_line_errors():
             return self._df.copy() if job is None else await run_async(job, base=self._df)
 

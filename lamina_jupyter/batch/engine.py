@@ -6,10 +6,10 @@ shown live; polling 8 runs every 5 s would cost ~96 req/min, the whole budget). 
 the client falls back to polling. Every request books the process-wide rate
 governor (inside the client), so submits and waits share Lamina's ~100 requests/min.
 
-Starts are serialised (one POST in flight per batch; the waits run concurrently). That costs
-nothing under a 100 req/min limit and means at most ONE row of a batch can be SUBMITTING when the
-process dies, so resuming can match it to "the one unknown run of this app created since t0"
-instead of guessing between several (run summaries carry no inputs to match on). Rate limits,
+Starts overlap, bounded (MAX_STARTS per batch): one start whose answer stalls holds one slot, so
+it costs one row, not the batch. Several rows can therefore be SUBMITTING when the process dies;
+each is settled by the same evidence rule as a live start (reconcile.py): adopted only when the
+run list proves it is this row's run, else `uncertain` with the candidate named. Rate limits,
 5xx bursts and short outages are waited out, and unclear starts settled, in reconcile.py.
 
 Polling through the list endpoint was considered: summaries carry no outputs, so every run still
@@ -25,15 +25,19 @@ import hashlib
 import time
 from typing import Any
 
+from ..core.claims import RUNS
 from ..core.errors import LaminaError, RunFailedError, UncertainStartError, WaitTimeout
+from ..core.flows import RECONCILE_SKEW
 from ..core.models import App, Run
 from .ledger import SUBMITTED, SUBMITTING, TERMINAL, UNKNOWN, Journal, canonical, fingerprint
 from .outcome import Outcome, Report, origin_of, outputs_of, run_seconds
-from .reconcile import OUTAGE_PATIENCE, RECONCILE_SKEW, Reconciling
+from .reconcile import OUTAGE_PATIENCE, Reconciling
 from .thumbnails import Thumbnails
 
 __all__ = ["BATCH_DEADLINE", "RECONCILE_SKEW", "Engine"]
 BATCH_DEADLINE = 1800.0  # seconds a batch waits for one run (reliability.md: batch 30 min)
+MAX_STARTS = 2  # start requests in flight per batch: a kill leaves at most this many rows uncertain
+START_GRACE = 10.0  # seconds an interrupted batch waits for starts already sent to answer
 REUSED_STATUSES = ("completed", "failed")
 
 
@@ -53,8 +57,10 @@ class Engine(Reconciling):
         force_new: bool = False,
         cancel_in_flight: bool = False,
         thumbnails: bool = False,
+        adopt: dict[int, str] | None = None,
     ) -> None:
         self.client, self.app, self.planned, self.keys = aclient, app, planned, keys
+        self.adopt = adopt or {}  # position -> run id the user chose to follow instead of a new start
         self.journal, self.concurrency, self.tracker = journal, concurrency, tracker
         self.force_new, self.cancel_in_flight, self.thumbnails = force_new, cancel_in_flight, thumbnails
         self.outcomes: dict[int, Outcome] = {}
@@ -92,9 +98,13 @@ class Engine(Reconciling):
                 self.attempt[pos] = prior.attempt
                 reconcile.append((row, key, prior))
             elif prior.state == UNKNOWN:
-                self.outcomes[pos] = Outcome("unknown", None, None, prior.error)
-                self.tracker.set(pos, "unknown")
-                self.report.unknown += 1
+                status = prior.status or "unknown"
+                self.outcomes[pos] = Outcome(status, prior.run_id, None, prior.error)
+                self.tracker.set(pos, status)
+                if status == "uncertain":
+                    self.report.uncertain += 1
+                else:
+                    self.report.unknown += 1
             else:  # PENDING: never left the machine
                 self.attempt[pos] = prior.attempt
                 submit.append((row, key))
@@ -134,9 +144,9 @@ class Engine(Reconciling):
                 outcome.run_id,
             )
 
-    async def _submit(self, row: Any, key: str, lock: asyncio.Lock) -> None:
+    async def _submit(self, row: Any, key: str, starts: asyncio.Semaphore) -> None:
         pos = row.position
-        async with lock:
+        async with starts:
             t0 = time.time()
             if self.journal and not self.journal.submitting(key, self.attempt[pos], t0):
                 self.outcomes[pos] = Outcome("unknown", None, None, "another process took this row")
@@ -144,36 +154,54 @@ class Engine(Reconciling):
                 return
             self.tracker.set(pos, "queued")
             try:
-                run = await self._start(row, t0)
+                run = await self._start_or_record(row, key)
             except UncertainStartError as err:
-                if self.journal:
-                    self.journal.unknown(key, self.attempt[pos], str(err))
-                self.outcomes[pos] = Outcome("unknown", None, None, str(err))
-                self.tracker.set(pos, "unknown")
-                self.report.unknown += 1
+                self._uncertain(pos, key, err.candidates, str(err))
                 return
             except LaminaError as err:  # rejected or never sent: no run exists, nothing was paid
                 self._finish(pos, key, Outcome("error", None, None, str(err)))
                 return
             if self.journal:
                 self.journal.submitted(key, self.attempt[pos], run.id)
-            self.report.submitted += 1
+            if pos in self.adopt:
+                self.report.reconciled += 1
+            else:
+                self.report.submitted += 1
             self.outcomes[pos] = Outcome(run.status, run.id)
         await self._follow(row, key, run, t0)
 
-    async def _start(self, row: Any, t0: float) -> Run:
-        """Start the row's run; a start with an unknown outcome is settled through the run list
-        (adopted, or sent again only when the list proves nothing was created)."""
+    async def _start_or_record(self, row: Any, key: str) -> Run:
+        """Start the row; on an interrupt let a start already on the wire answer (up to START_GRACE
+        seconds) and record its run, so the rerun re-attaches instead of facing an uncertain row."""
+        start = asyncio.ensure_future(self._start(row))
+        try:
+            return await asyncio.shield(start)
+        except asyncio.CancelledError:
+            with contextlib.suppress(LaminaError, asyncio.TimeoutError):
+                run = await asyncio.wait_for(start, START_GRACE)
+                if self.journal:
+                    self.journal.submitted(key, self.attempt[row.position], run.id)
+                self.outcomes[row.position] = Outcome(run.status, run.id)
+            raise
+
+    async def _start(self, row: Any) -> Run:
+        """Start the row's run, or follow the run the user chose for it (retry_failed(adopt=True)); a
+        start with an unknown outcome is settled through the run list (adopted on evidence, sent
+        again only when the list shows nothing, else UncertainStartError)."""
+        chosen = self.adopt.get(row.position)
+        if chosen is not None:
+            RUNS.add(chosen)
+            return await self._retrying(lambda: self.client.get_run(chosen))
         deadline = time.monotonic() + OUTAGE_PATIENCE
         while True:
             try:
                 return await self._retrying(lambda: self.client.start(self.app, row.inputs))
             except UncertainStartError as err:
-                found = await self._settle(err, t0, row.payload)
+                if err.outcome == "ambiguous" or time.monotonic() > deadline:
+                    raise
+                found = await self._settle(err, row.payload)
                 if found is not None:
                     return found
-                if time.monotonic() > deadline:
-                    raise
                 await asyncio.sleep(0.5)
 
     async def _follow(self, row: Any, key: str, run: Run | str, t0: float | None) -> None:
@@ -247,7 +275,7 @@ class Engine(Reconciling):
         submit, reattach, reconcile = self._classify()
         adopted, resubmit = await self._reconcile(reconcile)
         sem = asyncio.Semaphore(self.concurrency)
-        lock = asyncio.Lock()
+        starts = asyncio.Semaphore(MAX_STARTS)
         jobs: list[Any] = [("follow", row, key, prior.run_id, prior.t0) for row, key, prior in reattach]
         jobs += [("follow", row, key, run_id, t0) for row, key, run_id, t0 in adopted]
         self.report.reattached = len(reattach)
@@ -257,7 +285,7 @@ class Engine(Reconciling):
             coro = (
                 self._follow(job[1], job[2], job[3], job[4])
                 if job[0] == "follow"
-                else self._submit(job[1], job[2], lock)
+                else self._submit(job[1], job[2], starts)
             )
             task = asyncio.ensure_future(coro)
             tasks.add(task)

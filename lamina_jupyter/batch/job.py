@@ -66,6 +66,7 @@ class Job:
         cancel_in_flight: bool = False,
         only_positions: set[int] | None = None,
         warn_unmatched: bool = True,
+        adopt: dict[int, str] | None = None,
     ) -> None:
         import pandas as pd
 
@@ -80,6 +81,7 @@ class Job:
             only_positions,
             warn_unmatched,
         )
+        self.adopt = adopt  # retry_failed(adopt=True): position -> the uncertain row's candidate run
         self.journal_path = journal_path(journal)
         self.concurrency = min(concurrency, POOL_SIZE)
         self.notes: list[str] = []
@@ -154,7 +156,8 @@ class Job:
             if k in ledger and ledger[k].state == "TERMINAL" and ledger[k].status in ("completed", "failed")
         )
         attach = sum(1 for k in self.keys if k in ledger and ledger[k].state in ("SUBMITTED", "SUBMITTING"))
-        to_submit = len(self.planned) - reuse - attach
+        held = sum(1 for k in self.keys if k in ledger and ledger[k].status == "uncertain")
+        to_submit = len(self.planned) - reuse - attach - held
         credits, credit_note = None, ""
         try:
             est = await self.aclient.estimate(self.app)
@@ -182,6 +185,7 @@ class Job:
             wall_seconds=max(by_work, by_rate),
             requests=requests,
             concurrency=self.concurrency,
+            uncertain=held,
         )
 
     async def execute(self, thumbnails: bool) -> None:
@@ -202,6 +206,7 @@ class Job:
             force_new=self.only is not None,
             cancel_in_flight=self.cancel_in_flight,
             thumbnails=thumbnails,
+            adopt=self.adopt,
         )
         try:
             self.report = await engine.run()

@@ -244,9 +244,11 @@ class Journal:
                     (status, json.dumps(outputs) if outputs is not None else None, error, seconds, run_id,
                      time.time(), key, attempt))
 
-    def unknown(self, key: str, attempt: int, error: str) -> None:
-        self._write("UPDATE attempts SET state='UNKNOWN', status='unknown', error=?, updated=? WHERE "
-                    "row_key=? AND attempt=?", (error, time.time(), key, attempt))
+    def unknown(self, key: str, attempt: int, error: str, status: str = "unknown",
+                run_id: str | None = None) -> None:
+        """UNKNOWN: 'unknown' (another process took the row) or 'uncertain' (a run may exist: run_id)."""
+        self._write("UPDATE attempts SET state='UNKNOWN', status=?, error=?, run_id=?, updated=? WHERE "
+                    "row_key=? AND attempt=?", (status, error, run_id, time.time(), key, attempt))
 
     def add_versions(self, run_id: str, versions: list[dict], outputs: list[dict]) -> None:
         """Keep a refined run's versions (JSON objects with a "number"), then show its latest outputs

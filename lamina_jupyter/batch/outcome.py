@@ -14,7 +14,7 @@ from .ledger import fingerprint, row_key
 
 @dataclass
 class Outcome:
-    status: str  # completed failed cancelled error unknown pending queued running
+    status: str  # completed failed cancelled error uncertain unknown pending queued running
     run_id: str | None = None
     outputs: list[dict[str, Any]] | None = None
     error: str | None = None
@@ -27,6 +27,7 @@ class Report:
     reattached: int = 0
     reconciled: int = 0
     submitted: int = 0
+    uncertain: int = 0
     unknown: int = 0
     interrupted: bool = False
     in_flight: int = 0
@@ -41,6 +42,7 @@ class Report:
                 "reattached",
                 "reconciled",
                 "submitted",
+                "uncertain",
                 "unknown",
                 "interrupted",
                 "in_flight",
@@ -53,6 +55,12 @@ class Report:
             f"{self.submitted} newly submitted, {self.reused} reused from the ledger, {self.reattached} "
             f"re-attached, {self.reconciled} reconciled"
         )
+        if self.uncertain:
+            text += (
+                f", {self.uncertain} UNCERTAIN (a run may have started and nothing proves which: the "
+                "candidate is in lamina_run_id, the reason in lamina_error; retry_failed() starts them "
+                "again, retry_failed(adopt=True) follows the candidate)"
+            )
         if self.unknown:
             text += f", {self.unknown} UNKNOWN (could not tell whether they started; see lamina_error)"
         kept = self.in_flight - self.cancelled

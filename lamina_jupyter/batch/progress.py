@@ -3,8 +3,8 @@
 The fan-out's event loop updates a thread-safe `Tracker`; the kernel thread renders it (an
 ipywidgets HTML widget in a kernel, a text line elsewhere), so only the kernel thread touches
 widgets. States: waiting (not sent yet: held by the concurrency cap or the rate limit), queued and
-running (live, from each run's event stream), completed, failed (failed, unknown or rejected),
-cancelled. The ETA follows the pace of runs started by this batch (rows reused from the ledger are
+running (live, from each run's event stream), completed, failed (failed, uncertain, unknown or
+rejected), cancelled. The ETA follows the pace of runs started by this batch (rows reused from the ledger are
 not instant finishes) and never promises more than the rate budget allows.
 """
 
@@ -53,7 +53,7 @@ class Tracker:
         bucket = (
             state
             if state in STATES
-            else ("failed" if state in ("unknown", "error") else "running")
+            else ("failed" if state in ("uncertain", "unknown", "error") else "running")
         )
         with self._lock:
             previous = self.state.get(position)

@@ -4,8 +4,11 @@ and how it settles starts whose outcome is unknown by asking the run list.
 A batch never fails a row because the server was briefly unwell: a 429 waits for the server's
 retryAfter; a 5xx, a refused connection or a dropped one (for a start: only those that provably
 created nothing) waits with backoff and asks again, for up to OUTAGE_PATIENCE seconds of failures.
-A start whose outcome is unknown is never resent blindly: the run list decides (adopt the one new
-run, resend when it proves absence, else the row is UNKNOWN).
+A start whose outcome is unknown is never resent blindly and never settled on a guess: the client's
+rule (core/flows.py: a run is ours only on evidence) decides, and where doubt remains the row ends
+`uncertain` with the candidate run(s) named. The same rule settles rows a killed kernel left
+SUBMITTING; since nothing bounds when their request was in flight, only inputs shown in the run list
+can prove which run is whose.
 """
 
 from __future__ import annotations
@@ -14,10 +17,10 @@ import asyncio
 import time
 from typing import Any
 
+from ..core.claims import RUNS, clock_for
 from ..core.errors import APIError, RateLimitError, TransportError, UncertainStartError
-from ..core.flows import RECONCILE_SKEW  # the client's own reconciliation uses the same window
+from ..core.flows import doubt_message, is_evidence, rival_runs
 from ..core.models import Run
-from .ledger import canonical
 from .outcome import Outcome, iso
 
 MAX_RATE_RETRIES = 20
@@ -41,6 +44,7 @@ class Reconciling:
     journal: Any
     report: Any
     outcomes: dict[int, Outcome]
+    attempt: dict[int, int]
     keys: list[str]
     tracker: Any
 
@@ -77,51 +81,52 @@ class Reconciling:
                 break
         return runs
 
-    def _batch_run_ids(self) -> set[str]:
-        mine = {o.run_id for o in self.outcomes.values() if o.run_id}
+    def _rivals(self, listed: list[Run], window: tuple[float, float], payload: Any) -> list[Run]:
+        """The client's rule, with the runs the ledger knows (earlier kernels' runs of this batch)."""
+        known = {o.run_id for o in self.outcomes.values() if o.run_id}
+        known |= self.journal.known_run_ids() if self.journal else set()
+        return rival_runs(listed, window, payload, known)
+
+    def _uncertain(self, pos: int, key: str, candidates: tuple[str, ...], why: str) -> None:
+        """The row may have started a run; we cannot tell which (or whether): say so, name the run."""
+        run_id = candidates[0] if len(candidates) == 1 else None
         if self.journal:
-            mine |= {a.run_id for a in self.journal.latest(self.keys).values() if a.run_id}
-        return mine
+            self.journal.unknown(key, self.attempt[pos], why, status="uncertain", run_id=run_id)
+        self.outcomes[pos] = Outcome("uncertain", run_id, None, why)
+        self.tracker.set(pos, "uncertain")
+        self.report.uncertain += 1
 
-    async def _candidates(self, t0: float, payloads: list[Any]) -> list[list[Run]]:
-        """Per payload, the unknown runs of this app created since t0 (minus skew) that could be it."""
-        listed = await self._list_since(t0 - RECONCILE_SKEW)
-        mine = self._batch_run_ids()
-        known = mine | (self.journal.known_run_ids() if self.journal else set())
-        found = [r for r in listed if r.id and r.id not in known]
-        if len(found) > len(payloads):
-            # A batch starts its runs one at a time, so its own runs are older than any of these
-            # starts: runs created before the batch's latest listed run are another notebook's.
-            anchors = [r.created_at for r in listed if r.id in mine and r.created_at]
-            floor = max(anchors) if anchors else None
-            later = [r for r in found if floor and r.created_at and r.created_at >= floor]
-            found = later or found
-        if found and all(isinstance(r.raw.get("inputs"), dict) for r in found):
-            return [[r for r in found if canonical(r.raw["inputs"]) == canonical(p)] for p in payloads]
-        return [list(found) if len(payloads) == 1 else [] for _ in payloads]
-
-    async def _settle(self, err: UncertainStartError, t0: float, payload: Any) -> Run | None:
-        """After a start the client could not settle: the created run, or None when it provably
-        does not exist (resend); re-raises `err` when the list cannot tell."""
+    async def _settle(self, err: UncertainStartError, payload: Any) -> Run | None:
+        """After a start the client could not settle: the created run, None when it provably does not
+        exist (resend), or an UncertainStartError naming the candidates."""
         if err.outcome == "absent":
             return None
-        if err.outcome != "unchecked":
+        if err.outcome != "unchecked" or err.window is None:
             raise err
         try:
-            matches = (await self._candidates(t0, [payload]))[0]
+            listed = await self._list_since(err.window[0] - 1.0)
         except (TransportError, APIError):
             raise err from None
-        if len(matches) > 1:
-            raise err
-        return matches[0] if matches else None
+        rivals = [r for r in self._rivals(listed, err.window, payload) if r.id not in RUNS]
+        if not rivals:
+            return None
+        if is_evidence(clock_for(self.client.base_url), rivals) and RUNS.claim(rivals[0].id):
+            return rivals[0]
+        raise UncertainStartError(doubt_message(self.app.id, rivals, "the run list was unreadable at first"),
+                                  app_id=self.app.id, candidates=tuple(r.id for r in rivals),
+                                  window=err.window)
 
     async def _reconcile(self, rows: list[Any]) -> tuple[list[Any], list[Any]]:
-        """SUBMITTING rows: adopt the run the list proves, resubmit when it proves absence, else UNKNOWN."""
+        """SUBMITTING rows: adopt what the inputs in the list prove, resubmit when the list shows no
+        run at all, else `uncertain` with the candidates (no flight window bounds a killed kernel).
+        Runs this process knows stay candidates here: the interrupted start itself may have made one."""
         if not rows:
             return [], []
-        t0 = min(p.t0 or time.time() for _, _, p in rows)
-        per_row = await self._candidates(t0, [row.payload for row, _, _ in rows])
-        everything = {r.id for runs in per_row for r in runs}
+        clock, now = clock_for(self.client.base_url), time.time()
+        windows = [clock.window(p.t0 or now, now) for _, _, p in rows]  # SUBMITTING is written pre-POST
+        listed = await self._list_since(min(w[0] for w in windows) - 1.0)
+        per_row = [self._rivals(listed, w, row.payload) for (row, _, _), w in zip(rows, windows, strict=True)]
+        everything = {r.id: r for runs in per_row for r in runs}
         adopt: list[Any] = []
         resubmit: list[Any] = []
         if not everything:
@@ -129,25 +134,19 @@ class Reconciling:
                 self.journal.back_to_pending(key, prior.attempt)
                 resubmit.append((row, key))
             return adopt, resubmit
-        taken: set[str] = set()
+        by_inputs = all(isinstance(r.raw.get("inputs"), dict) for r in everything.values())
         for (row, key, prior), matches in zip(rows, per_row, strict=True):
-            matches = [r for r in matches if r.id not in taken]
-            if len(matches) == 1:
-                match = matches[0]
-                self.journal.submitted(key, prior.attempt, match.id)
-                taken.add(match.id)
-                adopt.append((row, key, match.id, prior.t0))
+            if by_inputs and len(matches) == 1 and RUNS.claim(matches[0].id):
+                self.journal.submitted(key, prior.attempt, matches[0].id)
+                adopt.append((row, key, matches[0].id, prior.t0))
                 self.report.reconciled += 1
-            else:
-                why = (
-                    "the ledger shows its start was interrupted and "
-                    f"{len(matches) or len(everything)} unknown run(s) of this app were created since then, "
-                    "so it cannot tell which is this row's. "
-                    f"Check client.list_runs(app={self.app.id!r}, since={iso(t0 - RECONCILE_SKEW)!r}); "
-                    "retry_failed(include_unknown=True) starts it again."
-                )
-                self.journal.unknown(key, prior.attempt, why)
-                self.outcomes[row.position] = Outcome("unknown", None, None, why)
-                self.tracker.set(row.position, "unknown")
-                self.report.unknown += 1
+                continue
+            candidates = tuple(r.id for r in matches) or tuple(everything)
+            why = (
+                "the ledger shows its start was interrupted (the kernel stopped before the answer was "
+                f"written), and run(s) {', '.join(candidates)} of this app started since then could be it "
+                "or another user's. Check them with client.get_run(...); "
+                "retry_failed(adopt=True) follows the named run, retry_failed() starts the row again."
+            )
+            self._uncertain(row.position, key, candidates, why)
         return adopt, resubmit

@@ -34,6 +34,7 @@ class DryRunReport:
     requests: int
     concurrency: int
     notes: list[str] = field(default_factory=list)
+    uncertain: int = 0  # rows the ledger holds as uncertain: a rerun keeps them, retry_failed settles them
 
     @property
     def ok(self) -> bool:
@@ -65,8 +66,10 @@ class DryRunReport:
             ]
         else:
             out.append(f"All {self.rows} row(s) are valid.")
+        held = f"{self.uncertain} uncertain (kept: retry_failed() settles them), " if self.uncertain else ""
         out.append(
-            f"Ledger: {self.reuse} row(s) reused, {self.attach} re-attached, {self.to_submit} to submit."
+            f"Ledger: {self.reuse} row(s) reused, {self.attach} re-attached, {held}"
+            f"{self.to_submit} to submit."
         )
         if self.estimated_credits is not None:
             out.append(

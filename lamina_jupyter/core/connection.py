@@ -9,6 +9,7 @@ from collections.abc import Generator
 
 import httpx
 
+from .claims import RUNS, clock_for
 from .config import Settings, resolve_settings
 from .protocol import Context
 from .ratelimit import RateGovernor, governor_for
@@ -51,7 +52,8 @@ class ClientBase:
         self._ctx = Context(base_url=self.settings.base_url, api=api, timeout=self.settings.timeout,
                             max_retries=max_retries,
                             governor=governor or governor_for(self.settings.base_url),
-                            strategy=wait_strategy, interactive=interactive)
+                            strategy=wait_strategy, interactive=interactive,
+                            known_runs=RUNS, server_clock=clock_for(self.settings.base_url))
         self._auth = _BearerAuth(self.settings.api_key, self._ctx)
 
     @property

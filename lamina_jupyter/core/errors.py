@@ -83,16 +83,22 @@ class LaminaConnectionError(TransportError):
 class UncertainStartError(TransportError):
     """A run start got no clear answer and the run list could not prove what happened.
 
-    `outcome` says what is known: "ambiguous" (several listed runs could be it, or the API cannot
-    list), "unchecked" (the run list could not be read either, so asking it again later may settle
-    it) or "absent" (the list proved no run was created; starting again is safe)."""
+    `outcome` says what is known: "ambiguous" (listed runs could be it but nothing proves which, or
+    the API cannot list), "unchecked" (the run list could not be read either, so asking it again
+    later may settle it) or "absent" (the list proved no run was created; starting again is safe).
+    `candidates` holds the ids of the listed runs that could be the one this start created (they may
+    as well be another user's: run listings carry no inputs); `window` the (earliest, latest) epoch
+    seconds on the server's clock at which the start could have created its run."""
 
     def __init__(self, message: str, *, app_id: str, since: str | None = None,
-                 request: httpx.Request | None = None, outcome: str = "ambiguous") -> None:
+                 request: httpx.Request | None = None, outcome: str = "ambiguous",
+                 candidates: tuple[str, ...] = (), window: tuple[float, float] | None = None) -> None:
         super().__init__(message, request=request)
         self.app_id = app_id
         self.since = since
         self.outcome = outcome
+        self.candidates = tuple(candidates)
+        self.window = window
 
 
 class APIError(LaminaError):

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
+from .claims import UNKNOWN_OFFSET, ServerClock
 from .errors import (
     APIError,
     ConfigurationError,
@@ -27,7 +28,10 @@ from .protocol import CREATE, Context, Flow, OutcomeUnknown, Sleep, backoff, cal
 from .redact import redact
 
 APP_CACHE_SECONDS = 60.0   # docs: cache app metadata briefly, re-validate against the latest
-RECONCILE_SKEW = 10.0      # seconds before t0 the run list is searched (client/server clock skew)
+RECONCILE_SKEW = UNKNOWN_OFFSET  # seconds either side of a start searched while the server clock is unknown
+LISTING_SETTLE = 1.0       # seconds a new run may take to show in GET /v1/runs: an empty list is read twice
+MAX_CLOCK_DOUBT = 0.1      # seconds: how well the server's clock must be known to take a lone rival as ours
+FRESH_HORIZON = 60.0       # seconds back a run of ours still shows whether the run list is current
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 PATHS = {
@@ -155,25 +159,74 @@ def _iso(epoch: float) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _reconcile(ctx: Context, app_id: str, inputs: Mapping[str, Any], t0: float) -> Flow:
-    """After an ambiguous start: the run we created, None when the list proves there is none, or
-    raise UncertainStartError when the list cannot tell."""
-    since = _iso(t0 - RECONCILE_SKEW)
-    data, _ = yield from call(ctx, "GET", "/v1/runs", params={"appId": app_id, "since": since, "limit": 100},
-                              expect=list)
-    new = [Run.from_json(r, ctx.fetcher) for r in data if isinstance(r, dict)]
-    new = [r for r in new if r.id and r.id not in ctx.known_runs]
-    if new and all(isinstance(r.raw.get("inputs"), dict) for r in new):
-        new = [r for r in new if _canonical(r.raw["inputs"]) == _canonical(inputs)]
-    if len(new) == 1:
-        return new[0]
-    if not new:
+def _server_time(run: Run) -> float | None:
+    return run.created_at.timestamp() if run.created_at else None
+
+
+def rival_runs(listed: Sequence[Run], window: tuple[float, float], inputs: Any, known: Any) -> list[Run]:
+    """The listed runs that could be the one a start created: made on the server while the start was
+    in flight (`window`, server clock; a run without createdAt cannot be ruled out), not spoken for in
+    this process (`known`), and with the same inputs when the list shows inputs at all (it usually
+    does not)."""
+    lo, hi = window
+    found = [r for r in listed if r.id and r.id not in known
+             and ((stamp := _server_time(r)) is None or lo <= stamp <= hi)]
+    if found and all(isinstance(r.raw.get("inputs"), dict) for r in found):
+        found = [r for r in found if _canonical(r.raw["inputs"]) == _canonical(inputs)]
+    return found
+
+
+def is_evidence(clock: ServerClock, found: Sequence[Run]) -> bool:
+    """One rival is ours only when the server's clock is known well enough that a stranger's run
+    started just before or after our request would have fallen outside the window."""
+    return len(found) == 1 and found[0].created_at is not None and clock.doubt <= MAX_CLOCK_DOUBT
+
+
+def _look(ctx: Context, app_id: str, inputs: Any, window: tuple[float, float]) -> Flow:
+    """(rivals, behind). The list reaches back to our latest run of the app (if recent): when that
+    run is missing, the list lags behind the server and an empty answer proves nothing."""
+    since, newest = window[0] - 1.0, ctx.server_clock.newest.get(app_id)
+    if newest is not None and window[0] - newest[1] > FRESH_HORIZON:
+        newest = None
+    if newest is not None:
+        since = min(since, newest[1] - 0.5)
+    params = {"appId": app_id, "since": _iso(since), "limit": 100}
+    data, _ = yield from call(ctx, "GET", "/v1/runs", params=params, expect=list)
+    listed = [Run.from_json(r, ctx.fetcher) for r in data if isinstance(r, dict)]
+    behind = newest is not None and len(data) < 100 and newest[0] not in {r.id for r in listed}
+    return rival_runs(listed, window, inputs, ctx.known_runs), behind
+
+
+def doubt_message(app_id: str, found: Sequence[Run], cause: str) -> str:
+    ids = ", ".join(r.id for r in found)
+    first = found[0].id
+    return (f"Starting app {app_id} got no clear answer ({cause}), and nothing proves which "
+            f"run, if any, it created: run(s) {ids} started at that moment could be it or another user's "
+            f"start of the same app (run lists carry no inputs). Look at client.get_run({first!r}); if it "
+            f"is yours, client.wait({first!r}) follows it, otherwise start again.")
+
+
+def _reconcile(ctx: Context, app_id: str, inputs: Mapping[str, Any], window: tuple[float, float],
+               unknown: OutcomeUnknown) -> Flow:
+    """After an ambiguous start: the run we created, None when the list shows none was (looked at
+    twice, a moment apart, as new runs may reach the list late), or raise UncertainStartError."""
+    found, behind = yield from _look(ctx, app_id, inputs, window)
+    if not found:
+        busy = min(max(ctx.timeout.read or 0.0, 1.0), 10.0) if unknown.busy else 0.0
+        yield Sleep(max(LISTING_SETTLE, busy))  # a server that timed out may still be creating it
+        found, behind = yield from _look(ctx, app_id, inputs, window)
+    if not found and behind:
+        raise UncertainStartError(
+            f"Starting app {app_id} got no clear answer ({unknown.cause}), and the run list is behind (a "
+            "run this process started moments earlier is not in it yet), so it cannot show whether this "
+            f"start made a run. Check client.list_runs(app={app_id!r}, since={_iso(window[0])!r}) in a "
+            "minute before starting again.", app_id=app_id, since=_iso(window[0]), window=window)
+    if not found:
         return None
-    raise UncertainStartError(
-        f"Starting app {app_id} got no clear answer, and {len(new)} runs of this app started since {since} "
-        f"could be it. The run may have been created: check "
-        f"client.list_runs(app={app_id!r}, since={since!r}) before starting it again.",
-        app_id=app_id, since=since)
+    if is_evidence(ctx.server_clock, found) and ctx.known_runs.claim(found[0].id):
+        return found[0]
+    raise UncertainStartError(doubt_message(app_id, found, unknown.cause), app_id=app_id,
+                              since=_iso(window[0]), candidates=tuple(r.id for r in found), window=window)
 
 
 def create_run(ctx: Context, app_id: str, body: dict[str, Any], params: dict[str, Any]) -> Flow:
@@ -184,7 +237,10 @@ def create_run(ctx: Context, app_id: str, body: dict[str, Any], params: dict[str
         try:
             data, _ = yield from call(ctx, "POST", path(ctx, "start"), app_id, kind=CREATE, params=params,
                                       json_body=body, check=run_problem)
-            return parse_run(ctx, data)
+            run = parse_run(ctx, data)
+            if run.created_at:  # the run was made between t0 and now: that pins the server's clock
+                ctx.server_clock.observe(t0, ctx.wall(), run.created_at.timestamp(), (app_id, run.id))
+            return run
         except OutcomeUnknown as unknown:
             cause = unknown.cause
             if ctx.api != "v1":
@@ -192,22 +248,19 @@ def create_run(ctx: Context, app_id: str, body: dict[str, Any], params: dict[str
                     f"Starting app {app_id} failed with {cause}, so the run may have been created. "
                     "The legacy API cannot list runs: check the Lamina web app before starting it again.",
                     app_id=app_id) from None
+            window = ctx.server_clock.window(unknown.sent or t0, ctx.wall())
             try:
-                found = yield from _reconcile(ctx, app_id, body["inputs"], t0)
-                if found is None and unknown.busy:  # a server that timed out may still be creating it:
-                    yield Sleep(min(max(ctx.timeout.read or 0.0, 1.0), 10.0))  # look once more first
-                    found = yield from _reconcile(ctx, app_id, body["inputs"], t0)
+                found = yield from _reconcile(ctx, app_id, body["inputs"], window, unknown)
             except (TransportError, APIError) as err:
                 if isinstance(err, UncertainStartError):
                     raise
-                since = _iso(t0 - RECONCILE_SKEW)  # the check failed too: the run may well exist
+                since = _iso(window[0])  # the check failed too: the run may well exist
                 raise UncertainStartError(
                     f"Starting app {app_id} failed with {cause}, and the run list that would show whether "
                     f"the run was created could not be read ({type(err).__name__}). Check "
                     f"client.list_runs(app={app_id!r}, since={since!r}) before starting it again.",
-                    app_id=app_id, since=since, outcome="unchecked") from None
+                    app_id=app_id, since=since, outcome="unchecked", window=window) from None
         if found is not None:
-            ctx.known_runs.add(found.id)
             try:
                 data, _ = yield from call(ctx, "GET", path(ctx, "run"), found.id, run_id=found.id)
             except (TransportError, APIError):

@@ -15,9 +15,10 @@ Retry rule (reliability.md §8), implemented by `send()`:
     transport errors, 408, 409, 429, 5xx, an envelope `retryable: true`, and unreadable bodies;
     never on other 4xx or an envelope `retryable: false`;
   * the POST that starts a run is retried only when it provably created nothing: the connection was
-    never made (ConnectError, ConnectTimeout, PoolTimeout) or the server said 429 / 503. Any other
-    failure after sending (read error/timeout, 500/502/504, unreadable 2xx) raises `OutcomeUnknown`
-    and the start flow reconciles through the run list instead of resending;
+    never made (ConnectError, ConnectTimeout, PoolTimeout) or the server said 429 (refused before any
+    work). Any other failure after sending (read error/timeout, any 5xx, unreadable 2xx) raises
+    `OutcomeUnknown` and the start flow reconciles through the run list instead of resending: a 503 or
+    504 can come from a proxy after the server created the run;
   * the wait before a retry is the server's hint (`retry-after-ms`, `Retry-After` in seconds or as
     an HTTP date, body `retryAfter`) when 0 < hint ≤ 120 s, else min(0.5·2^n, 8) s times a jitter
     factor in [0.75, 1]; a hint above 120 s raises RateLimitError(retry_after=hint) at once in
@@ -39,6 +40,7 @@ from urllib.parse import quote
 
 import httpx
 
+from .claims import RunRegistry, ServerClock
 from .errors import (
     LaminaConnectionError,
     RateLimitError,
@@ -90,10 +92,11 @@ IDEMPOTENT, CREATE = "idempotent", "create"
 class OutcomeUnknown(Exception):
     """Internal: a run-start request was sent but we do not know whether it created a run."""
 
-    def __init__(self, cause: str, busy: bool = False) -> None:
+    def __init__(self, cause: str, busy: bool = False, sent: float | None = None) -> None:
         super().__init__(cause)
         self.cause = cause
         self.busy = busy  # timed out (read timeout, 504): the server may still be creating the run
+        self.sent = sent  # wall time the request left (the run, if any, was created after it)
 
 
 @dataclass
@@ -112,7 +115,8 @@ class Context:
     fetcher: MediaFetcher | None = None
     strategy: str = "auto"            # how wait() watches a v1 run: auto | wait | stream | poll
     interactive: bool = True
-    known_runs: set[str] = field(default_factory=set)
+    known_runs: RunRegistry = field(default_factory=RunRegistry)  # clients share claims.RUNS
+    server_clock: ServerClock = field(default_factory=ServerClock)  # clients share claims.clock_for
     app_cache: dict[str, tuple[float, Any]] = field(default_factory=dict)
 
     def url(self, template: str, *ids: str) -> str:
@@ -229,11 +233,12 @@ def send(ctx: Context, request: httpx.Request, *, kind: str = IDEMPOTENT, expect
                                      f"{wait:.0f} s; retry after that.", retry_after=wait, status_code=429)
             if wait > 0:
                 yield Sleep(wait, "rate limit")
+        sent = ctx.wall()
         result = yield request
         if isinstance(result, httpx.TransportError):
             if kind == CREATE and not isinstance(result, NOT_SENT):
                 raise OutcomeUnknown(f"{type(result).__name__} after the request was sent",
-                                     busy=isinstance(result, httpx.TimeoutException))
+                                     busy=isinstance(result, httpx.TimeoutException), sent=sent)
             if attempt >= ctx.max_retries or not isinstance(result, TRANSIENT):
                 raise transport_error(result, ctx.base_url, attempt + 1)
             yield Sleep(backoff(attempt, ctx.rng))
@@ -249,15 +254,15 @@ def send(ctx: Context, request: httpx.Request, *, kind: str = IDEMPOTENT, expect
             if readable or not expect_json:
                 return response, body
             if kind == CREATE:
-                raise OutcomeUnknown("an unreadable success response")
+                raise OutcomeUnknown("an unreadable success response", sent=sent)
             if attempt >= ctx.max_retries:
                 raise response_error(response, "not JSON")
             yield Sleep(backoff(attempt, ctx.rng))
             attempt += 1
             continue
-        if kind == CREATE and status not in (429, 503) and status >= 500:
-            raise OutcomeUnknown(f"HTTP {status} after the request was sent", busy=status == 504)
-        retry = _retryable_status(status, body)  # for CREATE only 429/503 and 4xx reach this line
+        if kind == CREATE and status >= 500:
+            raise OutcomeUnknown(f"HTTP {status} after the request was sent", busy=status == 504, sent=sent)
+        retry = _retryable_status(status, body)  # for CREATE only 429 and 4xx reach this line
         if hint is not None and hint > MAX_HINT and ctx.interactive and retry:
             raise error_from_response(response, run_id=run_id, retry_after=hint, retried=attempt)
         if not retry or attempt >= ctx.max_retries:

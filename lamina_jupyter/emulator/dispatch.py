@@ -76,6 +76,9 @@ class EmulatorApp:
             return
         if fault is not None and fault.kind == "delay" and fault.params.get("after"):
             await self.sleep(float(fault.params.get("seconds", 1.0)))  # done, but the answer is late
+        if fault is not None and fault.kind == "status" and fault.params.get("after"):
+            await self.answer_status(ctx, fault.params)  # done, but a proxy answers with an error
+            return
         if fault is not None and fault.kind == "accept_then_drop":
             await abort_connection(ctx.receive, bool(fault.params.get("fin")))
             return
@@ -97,18 +100,21 @@ class EmulatorApp:
         if fault.kind == "malformed_json":
             await ctx.write(Reply(200, b'{"data": {"runId": "' + ctx.request_id.encode() + b'", "status": '))
             return True
-        if fault.kind == "status":
-            status, code = status_and_code(p.get("status"), p.get("code"))
-            retry_after = p.get("retry_after")
-            if p.get("plain_text"):
-                headers = {"retry-after": str(retry_after)} if retry_after is not None else {}
-                body = (p.get("message") or PLAIN_TEXT_429).encode()
-                await ctx.write(Reply(status, body, "text/plain; charset=utf-8", headers))
-            else:
-                err = ApiError(code, p.get("message"), status=status, retry_after=retry_after)
-                await ctx.write(self.error_reply(ctx, err))
+        if fault.kind == "status" and not p.get("after"):
+            await self.answer_status(ctx, p)
             return True
-        return False  # accept_then_drop, truncated, drop_stream act after the handler
+        return False  # accept_then_drop, truncated, drop_stream, status after=True act after the handler
+
+    async def answer_status(self, ctx: Ctx, p: dict[str, Any]) -> None:
+        status, code = status_and_code(p.get("status"), p.get("code"))
+        retry_after = p.get("retry_after")
+        if p.get("plain_text"):
+            headers = {"retry-after": str(retry_after)} if retry_after is not None else {}
+            body = (p.get("message") or PLAIN_TEXT_429).encode()
+            await ctx.write(Reply(status, body, "text/plain; charset=utf-8", headers))
+        else:
+            err = ApiError(code, p.get("message"), status=status, retry_after=retry_after)
+            await ctx.write(self.error_reply(ctx, err))
 
     async def sleep(self, seconds: float) -> None:
         closing = self.state.closing

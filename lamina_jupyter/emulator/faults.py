@@ -19,9 +19,11 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
-KINDS = ("status", "html", "reset", "accept_then_drop", "delay", "malformed_json", "truncated", "drop_stream")
+KINDS = ("status", "html", "reset", "accept_then_drop", "delay", "malformed_json", "truncated", "drop_stream",
+         "listing_lag")
 PARAMS = {
-    "status": {"status", "code", "retry_after", "plain_text", "message"},
+    # after=True: the handler runs first (a 503/504 from a proxy after the server made the run)
+    "status": {"status", "code", "retry_after", "plain_text", "message", "after"},
     "html": {"status"},
     "reset": {"fin"},
     "accept_then_drop": {"fin"},
@@ -29,6 +31,7 @@ PARAMS = {
     "malformed_json": set(),
     "truncated": set(),
     "drop_stream": {"after_events", "abrupt"},
+    "listing_lag": {"seconds"},  # GET /v1/runs shows a new run only `seconds` after its creation
 }
 
 

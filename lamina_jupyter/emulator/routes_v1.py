@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+import time
 from datetime import datetime, timezone
 from typing import Any
 
 from .apps import detail_json, search_apps, summary_json
 from .checks import Checks
 from .errors import ApiError, invalid
+from .faults import Fault
 from .runs import find_app, find_run, start_run, status_reply
 from .state import State
 from .validation import resolve_inputs
@@ -92,7 +94,7 @@ def register(router: Router) -> None:
         return json_reply({"data": {"runId": run.id, "status": run.status}})
 
     @router.add("GET", "/v1/runs", v1)
-    async def list_runs(ctx: Ctx, state: State, **_: Any) -> Reply:
+    async def list_runs(ctx: Ctx, state: State, fault: Fault | None = None, **_: Any) -> Reply:
         status = ctx.query.get("status") or None
         if status is not None and status not in STATUSES:
             raise invalid(
@@ -105,6 +107,9 @@ def register(router: Router) -> None:
         offset = ctx.int_query("offset", 0, 0)
         since = parse_since(ctx.query.get("since"))
         runs = state.store.list(status, ctx.query.get("appId") or None, since)
+        if fault is not None and fault.kind == "listing_lag":  # an eventually consistent list
+            seen_before = time.time() - float(fault.params.get("seconds", 1.0))
+            runs = [r for r in runs if r.created <= seen_before]
         page = runs[offset : offset + limit]
         return json_reply(
             {

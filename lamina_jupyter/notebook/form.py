@@ -17,7 +17,7 @@ from typing import Any
 import ipywidgets as W
 
 from ..core.client import Client
-from ..core.errors import LaminaError, ValidationError
+from ..core.errors import LaminaError, UncertainStartError, ValidationError
 from ..core.inputs import prepare_inputs
 from ..core.models import App, Run
 from . import kernel_ui, session
@@ -137,7 +137,7 @@ class Form(W.VBox):
         return self.last_run
 
     async def _execute(self, inputs: dict[str, Any]) -> Run | None:
-        self._started, self._rendered = time.monotonic(), {}
+        self._started, self._rendered, self._outcome = time.monotonic(), {}, "error"
         self._show(self.outputs, "")
         self._show(self.problems, "")
         self._show(self.status, "starting…")
@@ -202,12 +202,14 @@ class Form(W.VBox):
 
     def _failed(self, exc: LaminaError, run: Run | None) -> None:
         where = f" (run <code>{esc(run.id)}</code>)" if run is not None else ""
-        self._show(self.status, f"<span style='color:#cf222e;font-weight:600'>error</span>{where}")
+        self._outcome = "uncertain" if isinstance(exc, UncertainStartError) else "error"  # it may exist
+        self._show(self.status, f"<span style='color:#cf222e;font-weight:600'>{self._outcome}</span>{where}")
         self._show(self.problems, f"<div style='color:#cf222e;white-space:pre-wrap'>{esc(exc.message)}</div>")
 
     def _remember(self, run: Run | None, inputs: dict[str, Any]) -> None:
         shown = ", ".join(f"{k}={str(v)[:30]!r}" for k, v in inputs.items() if isinstance(v, str))
-        self.runs.appendleft({"run_id": run.id if run else None, "status": run.status if run else "error",
+        status = run.status if run else self._outcome
+        self.runs.appendleft({"run_id": run.id if run else None, "status": status,
                               "seconds": round(self._elapsed(), 1), "inputs": shown})
         items = "".join(f"<li><code>{esc(r['run_id'] or '—')}</code> {esc(r['status'])} · {r['seconds']} s · "
                         f"{esc(r['inputs'])}</li>" for r in self.runs)

@@ -141,7 +141,7 @@ def test_dry_run_and_bad_factors_start_nothing(client, emulator):
 def test_an_interrupted_sweep_resumes_without_paying_twice():
     """Its own emulator: a resumed start is matched against the runs of the app created around it, and
     the session emulator's other tests create runs of the same app at the same time."""
-    with Emulator(latency=0.8, jitter=0.0, rate_limit=None) as emu, \
+    with Emulator(latency=0.8, jitter=0.0, rate_limit=None, check_interval=0.05) as emu, \
             Client(api_key=emu.api_key, base_url=emu.base_url) as client:
         factors = {"Style": ["Neon", "Watercolor", "Pixel Art"], "Prompt": [f"p{i}" for i in range(4)]}
 

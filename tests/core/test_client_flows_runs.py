@@ -40,43 +40,87 @@ def test_invalid_inputs_send_nothing():
     assert errors == ["invalid_media", "invalid_option", "missing_no_default", "unknown_parameter"]
 
 
-def test_read_error_after_sending_adopts_the_run_from_the_list():
-    ctx = make_ctx()
+def warm(ctx, doubt=0.02):
+    """A client that has started runs before: their createdAt pinned the server's clock to `doubt` s."""
+    now = ctx.wall()
+    ctx.server_clock.observe(now - doubt / 2, now + doubt / 2, now)
+    return ctx
+
+
+def test_read_error_after_sending_adopts_the_one_run_made_while_it_was_in_flight():
+    ctx = warm(make_ctx())
     ctx.known_runs.add("older")
     listing = [run_json("older", "completed"), run_json("new-1")]
     trace = drive(ctx, start(ctx), script(httpx.ReadError("reset"), (200, {"data": listing}),
                                           (200, {"data": run_json("new-1", "running")})))
     assert trace.routes == [START, "GET /v1/runs", "GET /v1/runs/new-1"]
     params = trace.requests[1].url.params
-    assert params["appId"] == APP_ID and params["since"] == "2025-12-31T23:59:50.000Z"
-    assert trace.result.id == "new-1"
+    assert params["appId"] == APP_ID and params["since"] == "2025-12-31T23:59:58.989Z"
+    assert trace.result.id == "new-1" and "new-1" in ctx.known_runs
+
+
+def test_a_lone_rival_is_doubt_while_the_server_clock_is_unknown():
+    """Nothing has pinned the server's clock yet, so a run 0.2 s before ours looks just like ours."""
+    ctx = make_ctx()
+    listing = [run_json("theirs", createdAt="2025-12-31T23:59:59.800Z")]
+    with pytest.raises(UncertainStartError) as info:
+        drive(ctx, start(ctx), script(httpx.ReadError("reset"), (200, {"data": listing})))
+    assert info.value.candidates == ("theirs",) and info.value.trace.routes == [START, "GET /v1/runs"]
+    assert "client.get_run('theirs')" in str(info.value) and "theirs" not in ctx.known_runs
+
+
+def test_a_run_started_before_ours_was_sent_is_never_taken():
+    """The teammate scenario: their run is 0.2 s older than our request; ours never reached the server."""
+    ctx = warm(make_ctx())
+    listing = [run_json("theirs", createdAt="2025-12-31T23:59:59.800Z")]
+    trace = drive(ctx, start(ctx), script(httpx.ReadError("reset"), (200, {"data": listing}),
+                                          (200, {"data": listing}), (202, {"data": run_json("mine")})))
+    assert trace.routes == [START, "GET /v1/runs", "GET /v1/runs", START]
+    assert trace.result.id == "mine" and "theirs" not in ctx.known_runs
+
+
+def test_a_run_this_process_already_follows_is_never_taken():
+    ctx = warm(make_ctx())
+    ctx.known_runs.add("the-forms-run")  # another client, form or batch of this kernel started it
+    listing = [run_json("the-forms-run")]
+    trace = drive(ctx, start(ctx), script(httpx.ReadError("reset"), (200, {"data": listing}),
+                                          (200, {"data": listing}), (202, {"data": run_json("mine")})))
+    assert trace.result.id == "mine" and trace.routes.count(START) == 2
+
+
+def test_a_successful_start_pins_the_server_clock():
+    ctx = make_ctx()
+    assert ctx.server_clock.doubt == float("inf")
+    drive(ctx, start(ctx), script((202, {"data": run_json(createdAt="2026-01-01T00:00:00.250Z")})))
+    assert ctx.server_clock.lo == pytest.approx(0.249) and ctx.server_clock.hi == pytest.approx(0.251)
 
 
 def test_inputs_in_the_list_pick_the_matching_run():
-    ctx = make_ctx()
+    ctx = warm(make_ctx())
     listing = [run_json("other", inputs={"Prompt": "a dog"}), run_json("mine", inputs={"Prompt": "a cat"})]
     trace = drive(ctx, start(ctx), script((502, {"error": "bad gateway"}), (200, {"data": listing}),
                                           (200, {"data": run_json("mine")})))
     assert trace.result.id == "mine" and trace.routes.count(START) == 1
 
 
-@pytest.mark.parametrize("lost,lists", [(httpx.ReadError("reset"), 1), (httpx.ReadTimeout("slow"), 2)])
-def test_list_proving_absence_allows_one_resend(lost, lists):
-    # after a timeout the server may still be creating the run: the list is read twice, a pause apart
+@pytest.mark.parametrize("lost,pause", [(httpx.ReadError("reset"), 1.0), (httpx.ReadTimeout("slow"), 10.0)])
+def test_list_proving_absence_allows_one_resend(lost, pause):
+    # a new run may reach the list late (and after a timeout the server may still be creating it):
+    # an empty list is read twice, a pause apart, before the one resend
     ctx = make_ctx()
-    empty = [(200, {"data": []})] * lists
+    empty = [(200, {"data": []})] * 2
     trace = drive(ctx, start(ctx), script(lost, *empty, (202, {"data": run_json("r2")})))
-    assert trace.routes == [START] + ["GET /v1/runs"] * lists + [START]
-    assert trace.result.id == "r2"
+    assert trace.routes == [START] + ["GET /v1/runs"] * 2 + [START]
+    assert trace.sleeps[0].seconds == pause and trace.result.id == "r2"
 
 
 def test_undecidable_list_raises_and_never_resends():
-    ctx = make_ctx()
+    ctx = warm(make_ctx())
     with pytest.raises(UncertainStartError) as info:
         drive(ctx, start(ctx), script((504, {"error": "timeout"}),
                                       (200, {"data": [run_json("a"), run_json("b")]})))
-    assert info.value.trace.routes.count(START) == 1
-    assert "list_runs" in str(info.value) and "may have been created" in str(info.value)
+    assert info.value.trace.routes.count(START) == 1 and info.value.candidates == ("a", "b")
+    assert "client.get_run('a')" in str(info.value) and "start again" in str(info.value)
 
 
 def test_not_sent_errors_and_not_created_statuses_are_resent_directly():
@@ -88,12 +132,13 @@ def test_not_sent_errors_and_not_created_statuses_are_resent_directly():
     assert trace.routes == [START] * 3
 
 
-def test_503_then_202_on_start_is_retried():
+def test_503_on_start_is_checked_against_the_list_before_a_resend():
+    """A 503 can come from a proxy after the server made the run: it is ambiguous, not "not created"."""
     ctx = make_ctx()
     trace = drive(ctx, start(ctx), script(
         (503, {"error": "busy", "code": "RESOURCE_UNAVAILABLE", "retryable": True}),
-        (202, {"data": run_json()})))
-    assert trace.routes == [START, START]
+        (200, {"data": []}), (200, {"data": []}), (202, {"data": run_json()})))
+    assert trace.routes == [START, "GET /v1/runs", "GET /v1/runs", START]
 
 
 def test_legacy_ambiguous_start_raises_without_listing():

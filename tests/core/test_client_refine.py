@@ -135,5 +135,5 @@ def test_lost_answer_before_the_refinement_says_check_before_refining_again(lami
     with pytest.raises(TransportError, match="may still be applied.*get_run"):
         lamina.refine(run, "colder")
     assert route_count(emulator, FEEDBACK_ROUTE) == 1
-    emulator.inject("status", route="POST /v1/runs/*/feedback", status=503)  # provably not applied: retried
+    emulator.inject("status", route="POST /v1/runs/*/feedback", status=429)  # provably not applied: retried
     assert "colder" in lamina.refine(run, "colder").outputs[0].value

@@ -9,15 +9,16 @@ import re
 import socket
 import time
 import uuid
+from datetime import datetime, timezone
 from email.utils import formatdate
 
 import pytest
 from suite import CAPTION_WRITER, route_count
+from teammates import crowd, teammate_start
 from wire_faults import KINDS, RST, Respond, Stall, Truncated, WireServer, drive, fired, on, run_body
 
 from lamina_jupyter import (
     AuthenticationError,
-    Client,
     LaminaConnectionError,
     LaminaError,
     NotFoundError,
@@ -28,7 +29,7 @@ from lamina_jupyter import (
     UncertainStartError,
     ValidationError,
 )
-from lamina_jupyter.core.ratelimit import RateGovernor
+from lamina_jupyter.core.claims import clock_for
 from lamina_jupyter.emulator import Emulator
 
 RUN_ROUTE = "GET /v1/runs/{id}"
@@ -174,7 +175,7 @@ def test_start_gets_429_then_503_then_202_and_creates_one_run(scenario, emulator
 
 @pytest.fixture
 def private_emulator():
-    # Reconciliation reads the run list since t0, which other tests' runs would crowd.
+    # A server of its own: nothing in this process knows its clock or its runs until the test says so.
     with Emulator(latency=0.1, jitter=0.0, rate_limit=None) as emu:
         yield emu
 
@@ -183,6 +184,7 @@ def private_emulator():
                                         ("late_answer", "async")])
 def test_lost_answer_to_a_start_is_reconciled_not_resent(scenario, private_emulator, fault, kind):
     emu = private_emulator
+    drive("sync", lambda c: c.start(CAPTION_WRITER, topic("warm-up")), **on(emu))  # pins the server clock
     f0 = fired(emu)
     scenario.add(faults_injected=1)
     if fault == "slow":  # the server is still busy when the client's read timeout fires
@@ -196,10 +198,31 @@ def test_lost_answer_to_a_start_is_reconciled_not_resent(scenario, private_emula
     if fault in ("slow", "late_answer"):  # let the delayed original land (or not) before counting
         time.sleep(max(0.0, t0 + 1.5 - time.monotonic()))
     runs = emu.runs()
-    assert len(runs) == 1 and runs[0]["run_id"] == run.id
-    assert emu.stats["runs_created"] == 1 and emu.stats["duplicate_starts"] == 0
-    scenario.add(rows_submitted=1, rows_completed=1, paid_twice=emu.stats["runs_created"] - 1)
+    assert len(runs) == 2 and runs[1]["run_id"] == run.id
+    assert emu.stats["runs_created"] == 2 and emu.stats["duplicate_starts"] == 0
+    scenario.add(rows_submitted=1, rows_completed=1, paid_twice=emu.stats["runs_created"] - 2)
     assert fired(emu) - f0 == 1  # every injected fault hit this call
+
+
+def test_lost_answer_in_a_crowd_is_ours_or_said_never_a_strangers(scenario, private_emulator):
+    """The crowded twin: a teammate starts the same app every 0.15 s while our answer is lost."""
+    emu = private_emulator
+    drive("sync", lambda c: c.start(CAPTION_WRITER, topic("warm-up")), **on(emu))  # pins the server clock
+    inputs = topic("in a crowd")
+    with crowd(emu, CAPTION_WRITER, {"topic_text": "the crowd"}) as strangers:
+        time.sleep(0.3)
+        f0 = fired(emu)
+        scenario.add(faults_injected=1)
+        emu.inject("accept_then_drop", route="POST /v1/apps/*/runs")
+        try:
+            got, candidates = drive("sync", lambda c: c.start(CAPTION_WRITER, inputs), **on(emu)).id, ()
+        except UncertainStartError as err:
+            got, candidates = None, err.candidates
+    mine = [r["run_id"] for r in emu.runs() if r["inputs"] == inputs]
+    assert strangers and len(mine) == 1 and got not in strangers
+    assert got == mine[0] or (got is None and mine[0] in candidates)  # adopted, or named among the doubt
+    scenario.add(rows_submitted=1, rows_completed=int(got is not None), paid_twice=len(mine) - 1)
+    assert fired(emu) - f0 == 1
 
 
 def test_start_created_after_the_first_look_is_still_adopted(scenario):
@@ -208,9 +231,12 @@ def test_start_created_after_the_first_look_is_still_adopted(scenario):
     resend. Scripted on the raw server, because the emulator drops a request whose client has left."""
     app = {"data": {"appId": CAPTION_WRITER, "name": "Caption Writer", "outputs": [], "parameters": [
         {"id": "topic", "key": "topic_text", "name": "Topic", "type": "text", "required": False}]}}
-    late = {"runId": "run_late_1", "status": "queued", "outputs": [], "workflowId": CAPTION_WRITER}
+    made = datetime.fromtimestamp(time.time() + 0.3, timezone.utc).isoformat(timespec="milliseconds")
+    late = {"runId": "run_late_1", "status": "queued", "outputs": [], "workflowId": CAPTION_WRITER,
+            "createdAt": made}
     with WireServer(Respond(200, app), Stall(3.0), Respond(200, {"data": []}), Respond(200, {"data": [late]}),
                     Respond(200, {"data": late})) as wire:
+        clock_for(wire.base_url).observe(time.time(), time.time(), time.time())  # its clock is ours, exactly
         run = drive("sync", lambda c: c.start(CAPTION_WRITER, {"Topic": "busy"}), base_url=wire.base_url,
                     api_key="lma_test_0123456789", timeout=0.5)
     posts = wire.count(f"POST /v1/apps/{CAPTION_WRITER}/runs")
@@ -223,15 +249,16 @@ def test_start_created_after_the_first_look_is_still_adopted(scenario):
 def test_undecidable_start_raises_uncertain_start_naming_what_to_do(scenario, private_emulator):
     emu = private_emulator
     inputs = topic("twins")
-    with Client(**on(emu), governor=RateGovernor()) as other:
-        other.start(CAPTION_WRITER, inputs)  # someone else started the very same inputs a moment ago
+    theirs = teammate_start(emu, CAPTION_WRITER, inputs)  # another notebook started the very same inputs
     f0 = fired(emu)
     scenario.add(faults_injected=1)
     emu.inject("accept_then_drop", route="POST /v1/apps/*/runs")
     with pytest.raises(UncertainStartError) as info:
         drive("sync", lambda c: c.start(CAPTION_WRITER, inputs), **on(emu))
     message = str(info.value)
-    assert "list_runs" in message and CAPTION_WRITER in message and info.value.since
+    ours = emu.runs()[-1]["run_id"]
+    assert set(info.value.candidates) == {theirs, ours} and theirs in message and ours in message
+    assert CAPTION_WRITER in message and info.value.since
     assert emu.stats["requests_by_route"][START_ROUTE] == 2  # ours was sent once, never resent
     scenario.add(paid_twice=emu.stats["runs_created"] - 2)
     assert fired(emu) - f0 == 1  # every injected fault hit this call
