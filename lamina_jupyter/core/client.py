@@ -16,8 +16,10 @@ from typing import Any
 
 import httpx
 
+from . import discover as discover_flows
 from . import flows, watch
 from .connection import ClientBase
+from .discover import Discovery, Usage
 from .models import App, Estimate, Run
 from .protocol import CloseStream, Emit, NextLine, OpenStream, Sleep
 from .ratelimit import RateGovernor
@@ -145,6 +147,13 @@ class Client(ClientBase):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def discover(self, intent: str, *, max_credits: float | None = None, output_format: str | None = None,
+                 limit: int | None = None) -> Discovery:
+        return self._call(discover_flows.discover(self._ctx, intent, max_credits, output_format, limit))
+
+    def usage(self) -> Usage:
+        return self._call(discover_flows.usage(self._ctx))
+
 
 class AsyncClient(ClientBase):
     """asyncio client with the same methods as Client; `stream()` is an async iterator."""
@@ -267,3 +276,10 @@ class AsyncClient(ClientBase):
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+    async def discover(self, intent: str, *, max_credits: float | None = None,
+                       output_format: str | None = None, limit: int | None = None) -> Discovery:
+        return await self._call(discover_flows.discover(self._ctx, intent, max_credits, output_format, limit))
+
+    async def usage(self) -> Usage:
+        return await self._call(discover_flows.usage(self._ctx))
