@@ -27,6 +27,7 @@ from typing import Any
 
 from ..core.errors import LaminaError, RunFailedError, UncertainStartError, WaitTimeout
 from ..core.models import App, Run
+from .budget import SKIPPED, Budget
 from .ledger import SUBMITTED, SUBMITTING, TERMINAL, UNKNOWN, Journal, canonical, fingerprint
 from .outcome import Outcome, Report, origin_of, outputs_of, run_seconds
 from .reconcile import OUTAGE_PATIENCE, RECONCILE_SKEW, Reconciling
@@ -53,6 +54,7 @@ class Engine(Reconciling):
         force_new: bool = False,
         cancel_in_flight: bool = False,
         thumbnails: bool = False,
+        budget: Budget | None = None,
     ) -> None:
         self.client, self.app, self.planned, self.keys = aclient, app, planned, keys
         self.journal, self.concurrency, self.tracker = journal, concurrency, tracker
@@ -65,6 +67,7 @@ class Engine(Reconciling):
             :16
         ]
         self.thumbs = Thumbnails(tracker)
+        self.budget = budget or Budget()
 
     # -- the ledger decides what each row needs ----------------------------------------------------
     def _classify(self) -> tuple[list[Any], list[Any], list[Any]]:
@@ -137,6 +140,9 @@ class Engine(Reconciling):
     async def _submit(self, row: Any, key: str, lock: asyncio.Lock) -> None:
         pos = row.position
         async with lock:
+            if not self.budget.take():  # max_credits: this start would pass the cap (budget.py)
+                self._finish(pos, key, Outcome(SKIPPED, None, None, self.budget.skip_message()))
+                return
             t0 = time.time()
             if self.journal and not self.journal.submitting(key, self.attempt[pos], t0):
                 self.outcomes[pos] = Outcome("unknown", None, None, "another process took this row")
@@ -153,6 +159,7 @@ class Engine(Reconciling):
                 self.report.unknown += 1
                 return
             except LaminaError as err:  # rejected or never sent: no run exists, nothing was paid
+                self.budget.refund()
                 self._finish(pos, key, Outcome("error", None, None, str(err)))
                 return
             if self.journal:

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..core.errors import LaminaWarning
 from ..core.models import App
+from .budget import check_limit, plan_budget
 from .engine import Engine
 from .ledger import DEFAULT_PATH, Journal
 from .mapping import ColumnMap, map_columns, plan_rows, problems_error, server_columns
@@ -66,6 +67,7 @@ class Job:
         cancel_in_flight: bool = False,
         only_positions: set[int] | None = None,
         warn_unmatched: bool = True,
+        max_credits: float | None = None,
     ) -> None:
         import pandas as pd
 
@@ -81,6 +83,7 @@ class Job:
             warn_unmatched,
         )
         self.journal_path = journal_path(journal)
+        self.max_credits = check_limit(max_credits)
         self.concurrency = min(concurrency, POOL_SIZE)
         self.notes: list[str] = []
         if concurrency > POOL_SIZE:
@@ -154,10 +157,10 @@ class Job:
         )
         attach = sum(1 for k in self.keys if k in ledger and ledger[k].state in ("SUBMITTED", "SUBMITTING"))
         to_submit = len(self.planned) - reuse - attach
-        credits, credit_note = None, ""
+        credits, credit_note, balance = None, "", None
         try:
             est = await self.aclient.estimate(self.app)
-            credits = est.expected
+            credits, balance = est.expected, est.current_balance
         except Exception as exc:  # the estimate is advisory: report why it is missing
             credit_note = f"no credit estimate ({type(exc).__name__}: {str(exc)[:120]})"
         durations = [a.seconds for a in ledger.values() if a.seconds]
@@ -178,12 +181,16 @@ class Job:
             credit_note=credit_note,
             per_run=per_run,
             per_run_measured=bool(durations),
+            balance=balance,
+            max_credits=self.max_credits,
             wall_seconds=max(by_work, by_rate),
             requests=requests,
             concurrency=self.concurrency,
         )
 
     async def execute(self, thumbnails: bool) -> None:
+        budget = await plan_budget(self.aclient, self.app, self.max_credits)
+        self.tracker.credits = budget.line
         self.journal = Journal(self.journal_path) if self.journal_path else None
         pairs = [
             (r, k)
@@ -201,6 +208,7 @@ class Job:
             force_new=self.only is not None,
             cancel_in_flight=self.cancel_in_flight,
             thumbnails=thumbnails,
+            budget=budget,
         )
         try:
             self.report = await engine.run()

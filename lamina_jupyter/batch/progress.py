@@ -37,6 +37,7 @@ class Tracker:
         self.total = total
         self.state: dict[int, str] = {}
         self.rate_wait = rate_wait
+        self.credits: Callable[[], str | None] = lambda: None  # the budget's line (budget.py)
         self.t0 = time.monotonic()
         self.finished_at: deque[float] = deque(maxlen=50)
         self.thumbnails: deque[tuple[str, str]] = deque(maxlen=thumbs)
@@ -47,7 +48,7 @@ class Tracker:
         bucket = (
             state
             if state in STATES
-            else ("failed" if state in ("cancelled", "unknown", "error") else "running")
+            else ("failed" if state in ("cancelled", "unknown", "error", "skipped") else "running")
         )
         with self._lock:
             previous = self.state.get(position)
@@ -84,6 +85,7 @@ class Tracker:
             "eta": eta,
             "elapsed": time.monotonic() - self.t0,
             "rate_wait": self.rate_wait(),
+            "credits": self.credits(),
             "thumbnails": thumbs,
             "notes": notes,
         }
@@ -102,6 +104,8 @@ def render_text(s: dict[str, Any]) -> str:
     ]
     if s["eta"] is not None:
         parts.append(f"ETA {_duration(s['eta'])}")
+    if s.get("credits"):
+        parts.append(s["credits"])
     if s["rate_wait"] >= 0.5:
         parts.append(f"waiting {s['rate_wait']:.0f} s for the rate limit")
     return " | ".join(parts)
