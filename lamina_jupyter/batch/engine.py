@@ -29,6 +29,7 @@ from ..core.errors import LaminaError, RunFailedError, UncertainStartError, Wait
 from ..core.models import App, Run
 from .budget import SKIPPED, Budget
 from .ledger import SUBMITTED, SUBMITTING, TERMINAL, UNKNOWN, Journal, canonical, fingerprint
+from .lineage import run_times
 from .outcome import Outcome, Report, origin_of, outputs_of, run_seconds
 from .reconcile import OUTAGE_PATIENCE, RECONCILE_SKEW, Reconciling
 from .thumbnails import Thumbnails
@@ -212,6 +213,7 @@ class Engine(Reconciling):
                 outputs_of(final),
                 final.error_message,
                 run_seconds(final, t0),
+                *run_times(final),
             ),
         )
         if self.thumbnails and final.status == "completed":

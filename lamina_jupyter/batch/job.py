@@ -17,6 +17,7 @@ from ..core.models import App
 from .budget import check_limit, plan_budget
 from .engine import Engine
 from .ledger import DEFAULT_PATH, Journal
+from .lineage import check_drift
 from .mapping import ColumnMap, map_columns, plan_rows, problems_error, server_columns
 from .outcome import Outcome, Report, assign_keys, origin_of
 from .progress import Tracker
@@ -133,6 +134,7 @@ class Job:
 
     def emit_warnings(self) -> None:
         """Called on the caller's thread so warnings point at the caller and pytest.warns sees them."""
+        check_drift(self.df.attrs.get("lamina"), self.app)  # before anything is sent
         if self.cmap.unmatched and self.warn_unmatched:
             names = ", ".join(p.name for p in self.app.parameters)
             warnings.warn(

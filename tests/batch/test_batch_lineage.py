@@ -4,14 +4,19 @@ and the drift guard when the app's parameters changed since the frame ran."""
 from __future__ import annotations
 
 import base64
+import csv
+import hashlib
 import io
+import json
 
 import pandas as pd
 import pytest
 from PIL import Image
-from suite import PRODUCT_SHOT
+from suite import PRODUCT_SHOT, route_count
 
-from lamina_jupyter import run_dataframe
+from lamina_jupyter import LaminaError, run_dataframe
+
+POST = "POST /v1/apps/{id}/runs"
 
 
 @pytest.fixture
@@ -55,3 +60,65 @@ def test_show_limits_rows_and_checks_the_thumbnail_size(shots):
     assert table.rows == 1 and table.hidden == 2 and "2 more row(s)" in table._repr_html_()
     with pytest.raises(ValueError, match="thumb"):
         shots.lamina.show(thumb=5000)
+
+
+def test_attrs_carry_app_schema_hash_and_when_it_ran(shots, client):
+    info = shots.attrs["lamina"]
+    assert info["app_id"] == PRODUCT_SHOT and info["app_name"] == "Product Shot Set"
+    assert [p["name"] for p in info["schema"]] == ["Product", "Background"]
+    assert len(info["schema_hash"]) == 16 and info["ran_at"].endswith("Z")
+    assert set(info["run_times"]) == {"0", "1", "2"}
+    created, completed = info["run_times"]["0"]
+    assert created < completed
+    again = run_dataframe(pd.DataFrame({"product": ["vase"]}), PRODUCT_SHOT, client=client, progress=False)
+    assert again.attrs["lamina"]["schema_hash"] == info["schema_hash"]  # same app, same schema
+
+
+def test_download_writes_a_manifest_beside_the_files(shots, tmp_path):
+    saved = shots.lamina.download("out/{index}_{label}.{ext}")
+    records = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    files = {p for c in saved.columns if c.endswith("_local_path") for p in saved[c].dropna()}
+    assert {f"out/{r['file']}" for r in records} == files and len(records) == 8  # 3 fronts/backs + 2 captions
+    front = next(r for r in records if r["file"] == "x_Front View.png")
+    assert front["sha256"] == hashlib.sha256((tmp_path / "out" / "x_Front View.png").read_bytes()).hexdigest()
+    assert front["row_index"] == "x" and front["position"] == 0 and front["column"] == "Front View"
+    assert front["run_id"] == shots.loc["x", "lamina_run_id"] and front["status"] == "completed"
+    assert front["app_id"] == PRODUCT_SHOT and front["app_name"] == "Product Shot Set"
+    assert front["schema_hash"] == shots.attrs["lamina"]["schema_hash"]
+    assert front["inputs"] == {"Product": shots.loc["x", "product"], "Background": "Park"}
+    assert front["created_at"] == shots.attrs["lamina"]["run_times"]["0"][0] and front["completed_at"]
+    with open(tmp_path / "out" / "manifest.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 8 and json.loads(rows[0]["inputs"])["Background"] in ("Park", "Studio", "Urban")
+    assert {r["sha256"] for r in rows} == {r["sha256"] for r in records}
+
+
+def test_retrying_after_the_app_changed_says_what_changed_and_sends_nothing(shots, emulator):
+    emulator.edit_app(PRODUCT_SHOT, options={"background": ["Studio", "Beach"]})
+    emulator.reset_stats()
+    with pytest.raises(LaminaError) as info:
+        shots.lamina.retry_failed()
+    message = str(info.value)
+    assert "'Product Shot Set' changed since this frame ran" in message
+    assert "the options of 'Background' changed (removed ['Urban', 'Park'], added ['Beach'])" in message
+    assert "Nothing was sent" in message and "df.attrs.pop('lamina')" in message
+    assert emulator.stats["runs_created"] == 0 and route_count(emulator, POST) == 0
+
+
+def test_rerunning_a_frame_whose_parameter_was_removed_names_it(shots, emulator, client):
+    emulator.edit_app(PRODUCT_SHOT, drop=["background"])
+    emulator.reset_stats()
+    with pytest.raises(LaminaError, match="parameter 'Background' was removed"):
+        shots.lamina.run(PRODUCT_SHOT, client=client, progress=False)
+    assert route_count(emulator, POST) == 0
+    inputs = shots[["product"]].copy()
+    inputs.attrs.pop("lamina")  # the documented way to go ahead with the app as it is now
+    assert (inputs.lamina.run(PRODUCT_SHOT, client=client, progress=False)["lamina_status"] != "error").all()
+
+
+def test_an_unchanged_app_retries_as_before(shots, emulator):
+    assert list(shots["lamina_status"]) == ["completed", "failed", "completed"]
+    emulator.reset_stats()
+    retried = shots.lamina.retry_failed(progress=False)
+    assert route_count(emulator, POST) == 1
+    assert retried.loc["y", "lamina_run_id"] != shots.loc["y", "lamina_run_id"]
