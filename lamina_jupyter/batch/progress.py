@@ -17,7 +17,9 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-STATES = ("waiting", "queued", "running", "completed", "failed")
+from .budget import SKIPPED
+
+STATES = ("waiting", "queued", "running", "completed", "failed")  # and SKIPPED, only when it happens
 
 
 def _duration(seconds: float) -> str:
@@ -47,8 +49,8 @@ class Tracker:
     def set(self, position: int, state: str) -> None:
         bucket = (
             state
-            if state in STATES
-            else ("failed" if state in ("cancelled", "unknown", "error", "skipped") else "running")
+            if state in STATES or state == SKIPPED
+            else ("failed" if state in ("cancelled", "unknown", "error") else "running")
         )
         with self._lock:
             previous = self.state.get(position)
@@ -68,7 +70,7 @@ class Tracker:
         with self._lock:
             counts = dict.fromkeys(STATES, 0)
             for bucket in self.state.values():
-                counts[bucket] += 1
+                counts[bucket] = counts.get(bucket, 0) + 1
             counts["waiting"] += self.total - len(self.state)
             finished = list(self.finished_at)
             thumbs = list(self.thumbnails)
@@ -80,7 +82,7 @@ class Tracker:
             eta = left / rate
         return {
             "counts": counts,
-            "done": counts["completed"] + counts["failed"],
+            "done": counts["completed"] + counts["failed"] + counts.get(SKIPPED, 0),
             "total": self.total,
             "eta": eta,
             "elapsed": time.monotonic() - self.t0,
@@ -104,6 +106,8 @@ def render_text(s: dict[str, Any]) -> str:
     ]
     if s["eta"] is not None:
         parts.append(f"ETA {_duration(s['eta'])}")
+    if c.get(SKIPPED):
+        parts.insert(3, f"skipped {c[SKIPPED]}")
     if s.get("credits"):
         parts.append(s["credits"])
     if s["rate_wait"] >= 0.5:

@@ -39,6 +39,7 @@ def test_progress_shows_estimated_credits_spent_and_left(client, emulator, promp
     run_dataframe(prompts(3), TEXT_TO_IMAGE, client=client, progress=True, max_credits=9)
     err = capsys.readouterr().err
     assert "credits ~8 spent (estimated), 1 of max_credits=9 left, 1 row(s) skipped" in err
+    assert "3/3 done | completed 2 | failed 0 | skipped 1 |" in err  # skipped is not a failure
 
 
 @pytest.mark.parametrize("status", [402, 403])
