@@ -54,11 +54,12 @@ def current_client() -> Client:
     return current()
 
 
-def form(app: App | str, client: Client | None = None) -> object:
-    """A widget form for `app` with a Run button (ipywidgets is imported only now)."""
+def form(app: App | str, client: Client | None = None, values: object = None) -> object:
+    """A widget form for `app` with a Run button (ipywidgets is imported only now); `values` (a dict
+    or a DataFrame row) pre-fills it."""
     from .notebook.form import form as build
 
-    return build(app, client)
+    return build(app, client, values)
 
 
 def __getattr__(name: str) -> object:

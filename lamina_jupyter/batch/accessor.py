@@ -16,6 +16,7 @@ from .drive import run_async, run_sync
 from .gallery import Gallery, download, gallery
 from .job import Job
 from .results import CLIENTS
+from .show import Table, show
 
 RETRY_STATUSES = ("failed", "error", "cancelled", "uncertain")
 
@@ -143,6 +144,10 @@ class LaminaAccessor:
     ) -> Gallery:
         """An HTML grid of embedded thumbnails labelled by `by` columns, each linked to its media."""
         return gallery(self._df, columns=columns, by=by, max_images=max_images, thumb=thumb)
+
+    def show(self, thumb: int = 96, max_rows: int = 50, text_limit: int = 80) -> Table:
+        """The frame as static HTML: media as small embedded thumbnails, long text shortened."""
+        return show(self._df, thumb=thumb, max_rows=max_rows, text_limit=text_limit)
 
     def download(
         self,

@@ -33,6 +33,7 @@ def run_dataframe(
     progress: bool = True,
     dry_run: bool = False,
     cancel_in_flight: bool = False,
+    max_credits: float | None = None,
 ) -> Any:
     """Run `app` once per row of `df`; return a NEW frame (index and order kept) with one column per
     output label (URL or text) plus lamina_status, lamina_error, lamina_run_id, lamina_seconds.
@@ -44,7 +45,9 @@ def run_dataframe(
     .lamina/runs.sqlite in the working directory, a path, or False) makes a rerun reuse finished
     rows, re-attach to started runs and never pay twice. Ctrl-C / the stop button returns the
     partial frame (cancel_in_flight=True also cancels started runs). dry_run=True returns a
-    DryRunReport (payloads, problems, credits and wall-time estimate) and starts nothing.
+    DryRunReport (payloads, problems, credits against the balance, wall-time estimate) and starts
+    nothing. max_credits=N never starts a row that would take the estimated spend past N; such rows
+    end `skipped` (see budget.py).
     Works in a notebook cell (a loop is running) and in scripts; see the module docstring.
     """
     return run_sync(
@@ -59,6 +62,7 @@ def run_dataframe(
             progress=progress,
             dry_run=dry_run,
             cancel_in_flight=cancel_in_flight,
+            max_credits=max_credits,
         )
     )
 
@@ -75,6 +79,7 @@ async def arun_dataframe(
     progress: bool = True,
     dry_run: bool = False,
     cancel_in_flight: bool = False,
+    max_credits: float | None = None,
 ) -> Any:
     """The awaitable run_dataframe (same arguments and result), on the caller's event loop. Task
     cancellation stops dispatch and returns the partial frame instead of raising."""
@@ -90,6 +95,7 @@ async def arun_dataframe(
             progress=progress,
             dry_run=dry_run,
             cancel_in_flight=cancel_in_flight,
+            max_credits=max_credits,
         )
     )
 

@@ -29,7 +29,9 @@ from ..core.claims import RUNS
 from ..core.errors import LaminaError, RunFailedError, UncertainStartError, WaitTimeout
 from ..core.flows import RECONCILE_SKEW
 from ..core.models import App, Run
+from .budget import SKIPPED, Budget
 from .ledger import SUBMITTED, SUBMITTING, TERMINAL, UNKNOWN, Journal, canonical, fingerprint
+from .lineage import run_times
 from .outcome import Outcome, Report, origin_of, outputs_of, run_seconds
 from .reconcile import OUTAGE_PATIENCE, Reconciling
 from .thumbnails import Thumbnails
@@ -58,6 +60,7 @@ class Engine(Reconciling):
         cancel_in_flight: bool = False,
         thumbnails: bool = False,
         adopt: dict[int, str] | None = None,
+        budget: Budget | None = None,
     ) -> None:
         self.client, self.app, self.planned, self.keys = aclient, app, planned, keys
         self.adopt = adopt or {}  # position -> run id the user chose to follow instead of a new start
@@ -71,6 +74,7 @@ class Engine(Reconciling):
             :16
         ]
         self.thumbs = Thumbnails(tracker)
+        self.budget = budget or Budget()
 
     # -- the ledger decides what each row needs ----------------------------------------------------
     def _classify(self) -> tuple[list[Any], list[Any], list[Any]]:
@@ -147,20 +151,29 @@ class Engine(Reconciling):
     async def _submit(self, row: Any, key: str, starts: asyncio.Semaphore) -> None:
         pos = row.position
         async with starts:
-            t0 = time.time()
-            if self.journal and not self.journal.submitting(key, self.attempt[pos], t0):
-                self.outcomes[pos] = Outcome("unknown", None, None, "another process took this row")
-                self.tracker.set(pos, "unknown")
+            if not await self.budget.reserve():  # max_credits: this start would pass the cap (budget.py)
+                self._finish(pos, key, Outcome(SKIPPED, None, None, self.budget.skip_message()))
                 return
-            self.tracker.set(pos, "queued")
+            refused = True  # a start not sent, or refused by the server, gives its estimate back
             try:
-                run = await self._start_or_record(row, key)
-            except UncertainStartError as err:
-                self._uncertain(pos, key, err.candidates, str(err))
-                return
-            except LaminaError as err:  # rejected or never sent: no run exists, nothing was paid
-                self._finish(pos, key, Outcome("error", None, None, str(err)))
-                return
+                t0 = time.time()
+                if self.journal and not self.journal.submitting(key, self.attempt[pos], t0):
+                    self.outcomes[pos] = Outcome("unknown", None, None, "another process took this row")
+                    self.tracker.set(pos, "unknown")
+                    return
+                self.tracker.set(pos, "queued")
+                refused = False
+                try:
+                    run = await self._start_or_record(row, key)
+                except UncertainStartError as err:
+                    self._uncertain(pos, key, err.candidates, str(err))
+                    return
+                except LaminaError as err:  # rejected or never sent: no run exists, nothing was paid
+                    refused = True
+                    self._finish(pos, key, Outcome("error", None, None, str(err)))
+                    return
+            finally:
+                self.budget.settle(refund=refused)
             if self.journal:
                 self.journal.submitted(key, self.attempt[pos], run.id)
             if pos in self.adopt:
@@ -233,6 +246,7 @@ class Engine(Reconciling):
                 outputs_of(final),
                 final.error_message,
                 run_seconds(final, t0),
+                *run_times(final),
             ),
         )
         if self.thumbnails and final.status == "completed":

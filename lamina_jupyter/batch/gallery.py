@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..notebook.media import safe_link, thumbnail_data_uri
+from .manifest import write_download_manifest
 
 MAX_MEDIA_BYTES = 50 * 1024 * 1024
 THREADS = 8
@@ -232,4 +233,5 @@ def download(
         result[f"{o['column']}_local_path"] = None
     for position, column, path in saved:
         result.iloc[position, result.columns.get_loc(f"{column}_local_path")] = path
+    write_download_manifest(df, saved)
     return result

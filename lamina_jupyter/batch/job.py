@@ -14,8 +14,10 @@ from typing import Any
 
 from ..core.errors import LaminaWarning
 from ..core.models import App
+from .budget import check_limit, plan_budget
 from .engine import Engine
 from .ledger import DEFAULT_PATH, Journal
+from .lineage import check_drift
 from .mapping import ColumnMap, map_columns, plan_rows, problems_error, server_columns
 from .outcome import Outcome, Report, assign_keys, origin_of
 from .progress import Tracker
@@ -67,6 +69,7 @@ class Job:
         only_positions: set[int] | None = None,
         warn_unmatched: bool = True,
         adopt: dict[int, str] | None = None,
+        max_credits: float | None = None,
     ) -> None:
         import pandas as pd
 
@@ -83,6 +86,7 @@ class Job:
         )
         self.adopt = adopt  # retry_failed(adopt=True): position -> the uncertain row's candidate run
         self.journal_path = journal_path(journal)
+        self.max_credits = check_limit(max_credits)
         self.concurrency = min(concurrency, POOL_SIZE)
         self.notes: list[str] = []
         if concurrency > POOL_SIZE:
@@ -133,6 +137,7 @@ class Job:
 
     def emit_warnings(self) -> None:
         """Called on the caller's thread so warnings point at the caller and pytest.warns sees them."""
+        check_drift(self.df.attrs.get("lamina"), self.app)  # before anything is sent
         if self.cmap.unmatched and self.warn_unmatched:
             names = ", ".join(p.name for p in self.app.parameters)
             warnings.warn(
@@ -158,10 +163,10 @@ class Job:
         attach = sum(1 for k in self.keys if k in ledger and ledger[k].state in ("SUBMITTED", "SUBMITTING"))
         held = sum(1 for k in self.keys if k in ledger and ledger[k].status == "uncertain")
         to_submit = len(self.planned) - reuse - attach - held
-        credits, credit_note = None, ""
+        credits, credit_note, balance = None, "", None
         try:
             est = await self.aclient.estimate(self.app)
-            credits = est.expected
+            credits, balance = est.expected, est.current_balance
         except Exception as exc:  # the estimate is advisory: report why it is missing
             credit_note = f"no credit estimate ({type(exc).__name__}: {str(exc)[:120]})"
         durations = [a.seconds for a in ledger.values() if a.seconds]
@@ -182,6 +187,8 @@ class Job:
             credit_note=credit_note,
             per_run=per_run,
             per_run_measured=bool(durations),
+            balance=balance,
+            max_credits=self.max_credits,
             wall_seconds=max(by_work, by_rate),
             requests=requests,
             concurrency=self.concurrency,
@@ -189,6 +196,8 @@ class Job:
         )
 
     async def execute(self, thumbnails: bool) -> None:
+        budget = await plan_budget(self.aclient, self.app, self.max_credits)
+        self.tracker.credits = budget.line
         self.journal = Journal(self.journal_path) if self.journal_path else None
         pairs = [
             (r, k)
@@ -207,6 +216,7 @@ class Job:
             cancel_in_flight=self.cancel_in_flight,
             thumbnails=thumbnails,
             adopt=self.adopt,
+            budget=budget,
         )
         try:
             self.report = await engine.run()

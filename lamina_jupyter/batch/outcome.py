@@ -19,6 +19,8 @@ class Outcome:
     outputs: list[dict[str, Any]] | None = None
     error: str | None = None
     seconds: float | None = None
+    created_at: str | None = None  # the run's times, for the download manifest (lineage.py)
+    completed_at: str | None = None
 
 
 @dataclass

@@ -18,7 +18,9 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-STATES = ("waiting", "queued", "running", "completed", "failed", "cancelled")
+from .budget import SKIPPED
+
+STATES = ("waiting", "queued", "running", "completed", "failed", "cancelled")  # SKIPPED only when it happens
 DONE = ("completed", "failed", "cancelled")
 LIVE = ("queued", "running")
 REQUESTS_PER_NEW_RUN = 2  # start + the event stream that follows it
@@ -43,6 +45,7 @@ class Tracker:
         self.state: dict[int, str] = {}
         self.rate_wait = rate_wait
         self.request_interval = request_interval  # seconds between requests the rate budget allows
+        self.credits: Callable[[], str | None] = lambda: None  # the budget's line (budget.py)
         self.t0 = time.monotonic()
         self.finished_at: deque[float] = deque(maxlen=50)
         self.thumbnails: deque[tuple[str, str]] = deque(maxlen=thumbs)
@@ -52,7 +55,7 @@ class Tracker:
     def set(self, position: int, state: str) -> None:
         bucket = (
             state
-            if state in STATES
+            if state in STATES or state == SKIPPED
             else ("failed" if state in ("uncertain", "unknown", "error") else "running")
         )
         with self._lock:
@@ -73,7 +76,7 @@ class Tracker:
         with self._lock:
             counts = dict.fromkeys(STATES, 0)
             for bucket in self.state.values():
-                counts[bucket] += 1
+                counts[bucket] = counts.get(bucket, 0) + 1
             counts["waiting"] += self.total - len(self.state)
             finished = list(self.finished_at)
             thumbs = list(self.thumbnails)
@@ -81,11 +84,12 @@ class Tracker:
         rate_wait = self.rate_wait()
         return {
             "counts": counts,
-            "done": sum(counts[s] for s in DONE),
+            "done": sum(counts[s] for s in DONE) + counts.get(SKIPPED, 0),
             "total": self.total,
             "eta": self._eta(counts, finished, rate_wait),
             "elapsed": time.monotonic() - self.t0,
             "rate_wait": rate_wait,
+            "credits": self.credits(),
             "thumbnails": thumbs,
             "notes": notes,
         }
@@ -118,6 +122,10 @@ def render_text(s: dict[str, Any]) -> str:
     ]
     if s["eta"] is not None:
         parts.append(f"ETA {_duration(s['eta'])}")
+    if c.get(SKIPPED):
+        parts.insert(3, f"skipped {c[SKIPPED]}")
+    if s.get("credits"):
+        parts.append(s["credits"])
     if s["rate_wait"] >= 0.5:
         parts.append(f"waiting {s['rate_wait']:.0f} s for the rate limit")
     return " | ".join(parts)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..core.models import App
+from .budget import budget_lines
 from .mapping import ColumnMap
 
 
@@ -35,6 +36,8 @@ class DryRunReport:
     concurrency: int
     notes: list[str] = field(default_factory=list)
     uncertain: int = 0  # rows the ledger holds as uncertain: a rerun keeps them, retry_failed settles them
+    balance: float | None = None
+    max_credits: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -78,6 +81,8 @@ class DryRunReport:
             )
         else:
             out.append(f"Credits: {self.credit_note or 'unknown'}.")
+        out += budget_lines(self.estimated_credits, self.balance, self.credits_per_run, self.max_credits,
+                            self.to_submit)
         basis = (
             "median of earlier runs in the ledger" if self.per_run_measured else "assumed (no history yet)"
         )

@@ -9,6 +9,7 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 from ..core.inputs import from_server
+from .lineage import lineage_attrs
 
 if TYPE_CHECKING:
     from .job import Job
@@ -83,5 +84,6 @@ def result_frame(job: Job, base: Any = None) -> Any:
         "report": job.report.as_dict(),
         "summary": job.report.summary(),
         "client_token": token,
+        **lineage_attrs(job.app, job.outcomes, None if base is None else base.attrs.get("lamina")),
     }
     return result

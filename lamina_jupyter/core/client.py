@@ -16,8 +16,10 @@ from typing import Any
 
 import httpx
 
+from . import discover as discover_flows
 from . import flows, refine, watch
 from .connection import ClientBase
+from .discover import Discovery, Usage
 from .models import App, Estimate, Run
 from .protocol import CloseStream, Emit, NextLine, OpenStream, Sleep
 from .ratelimit import RateGovernor
@@ -149,6 +151,13 @@ class Client(ClientBase):
         """Refine a completed run in place from feedback; the result keeps every version in .versions."""
         return self._call(refine.refine(self._ctx, run, feedback))
 
+    def discover(self, intent: str, *, max_credits: float | None = None, output_format: str | None = None,
+                 limit: int | None = None) -> Discovery:
+        return self._call(discover_flows.discover(self._ctx, intent, max_credits, output_format, limit))
+
+    def usage(self) -> Usage:
+        return self._call(discover_flows.usage(self._ctx))
+
 
 class AsyncClient(ClientBase):
     """asyncio client with the same methods as Client; `stream()` is an async iterator."""
@@ -275,3 +284,10 @@ class AsyncClient(ClientBase):
     async def refine(self, run: Run | str, feedback: str) -> Run:
         """Refine a completed run in place from feedback; the result keeps every version in .versions."""
         return await self._call(refine.refine(self._ctx, run, feedback))
+
+    async def discover(self, intent: str, *, max_credits: float | None = None,
+                       output_format: str | None = None, limit: int | None = None) -> Discovery:
+        return await self._call(discover_flows.discover(self._ctx, intent, max_credits, output_format, limit))
+
+    async def usage(self) -> Usage:
+        return await self._call(discover_flows.usage(self._ctx))

@@ -24,6 +24,8 @@ class Settings:
     hold: bool = False
     rate_limit_headers: str = "on-429"
     check_interval: float = 2.0  # /wait and /stream look at a run this often (x time_factor)
+    credits: float | None = None  # a metered starting balance (credits.py); None: never runs dry
+    out_of_credits_status: int = 402  # the HTTP status of a run refused for lack of credits
 
     def update(self, **changes: Any) -> None:
         """Apply all of `changes` or, when any is unknown or invalid, none of them."""
@@ -48,6 +50,11 @@ class Settings:
             raise ValueError("rate_limit must be a positive integer or None (no limit)")
         if self.rate_limit_headers not in RATE_LIMIT_HEADERS:
             raise ValueError(f"rate_limit_headers must be one of {', '.join(RATE_LIMIT_HEADERS)}")
+        if self.credits is not None and (not _is_number(self.credits) or self.credits < 0):
+            raise ValueError(f"credits must be a number >= 0 or None (unmetered), got {self.credits!r}")
+        status = self.out_of_credits_status
+        if not isinstance(status, int) or isinstance(status, bool) or not 400 <= status < 600:
+            raise ValueError(f"out_of_credits_status must be an HTTP error status (4xx/5xx), got {status!r}")
         if not isinstance(self.hold, bool):
             raise ValueError(f"hold must be true or false, got {self.hold!r}")
 

@@ -25,6 +25,7 @@ CODES: dict[str, tuple[int, bool]] = {
     "WEBHOOK_INVALID_SECRET": (401, False),
     "RESOURCE_UNAVAILABLE": (503, True),
     "INTERNAL_ERROR": (500, True),
+    "INSUFFICIENT_CREDITS": (402, False),  # undocumented: our plausible answer at zero balance
 }
 
 DEFAULT_MESSAGES = {

@@ -7,6 +7,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
+from . import credits
 from .apps import detail_json, search_apps, summary_json
 from .checks import Checks
 from .errors import ApiError, invalid
@@ -17,7 +18,6 @@ from .validation import resolve_inputs
 from .web import Ctx, Reply, Router, json_reply
 
 STATUSES = ("queued", "running", "completed", "failed", "cancelled")
-START_BALANCE = 10000.0
 
 
 def register(router: Router) -> None:
@@ -48,8 +48,8 @@ def register(router: Router) -> None:
         breakdown = [
             {"nodeId": o.node_id, "nodeType": o.node_type, "credits": o.credits} for o in app.outputs
         ]
-        expected = sum(o.credits for o in app.outputs)
-        balance = START_BALANCE - state.credits_spent
+        expected = credits.cost(app)
+        balance = credits.balance(state)
         return json_reply(
             {
                 "data": {
@@ -150,8 +150,8 @@ def register(router: Router) -> None:
             {
                 "data": {
                     "credits": {
-                        "balance": START_BALANCE - state.credits_spent,
-                        "totalEarned": START_BALANCE,
+                        "balance": credits.balance(state),
+                        "totalEarned": credits.granted(state),
                         "totalSpent": state.credits_spent,
                     },
                     "rateLimit": {"limit": s.rate_limit, "windowMs": round(60000 * s.time_factor)},

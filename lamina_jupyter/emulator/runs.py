@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from .apps import CARTOONIFY, App
+from .credits import charge, cost
 from .errors import ApiError, field_error
 from .run import Run
 from .state import State
@@ -60,8 +61,8 @@ async def start_run(ctx: Ctx, state: State, app_id: str, family: str) -> Reply:
         )
     resolved = resolve_inputs(app, body["inputs"], state.base_url)
     outputs = select_outputs(app, body.get("outputs"))
+    charge(state, cost(app, outputs))
     run = state.store.create(app, family, body["inputs"], resolved, outputs, webhook)
-    state.credits_spent += sum(o.credits for o in outputs)
     if app.id == CARTOONIFY.id:
         state.fetcher.start(run, resolved["upload"])
     return json_reply({"data": run.to_json()}, 202)

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import uvicorn
 
-from . import admin, assets, routes_legacy, routes_refine, routes_v1, stream
+from . import admin, assets, routes_discover, routes_legacy, routes_refine, routes_v1, stream
 from .apps import APPS, edited
 from .config import Settings, Stats
 from .dispatch import EmulatorApp
@@ -74,6 +74,7 @@ class Emulator:
         store.complete_output = lambda run, out: complete_output(self.state, run, out)
         store.on_terminal = self.deliverer.deliver
         router = Router()
+        routes_discover.register(router)
         routes_v1.register(router)
         routes_refine.register(router)
         stream.register(router)
@@ -230,6 +231,8 @@ class Emulator:
         was_held = self.settings.hold
         before = (self.settings.rate_limit, self.settings.time_factor)
         self.settings.update(**changes)
+        if "credits" in changes:  # a new grant: the balance starts again from it
+            self.state.credits_spent = 0.0
         if before != (self.settings.rate_limit, self.settings.time_factor):
             self.state.limiter.reset()
         if was_held and not self.settings.hold and self.state.store.loop is not None:

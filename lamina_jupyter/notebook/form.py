@@ -22,6 +22,7 @@ from ..core.inputs import prepare_inputs
 from ..core.models import App, Run
 from . import kernel_ui, session
 from .fields import Field, UrlField, widget_for
+from .form_batch import BatchCollector, prefill
 from .refine import RefineBox
 from .views import esc, output_html, status_html
 
@@ -75,6 +76,12 @@ class Form(W.VBox):
         self.add_class("lamina-form")
         self.run_button.on_click(self._clicked)
         self.code_button.on_click(self._show_code)
+        self.batcher = BatchCollector(self)  # "Add to batch" and form.batch (form_batch.py)
+
+    @property
+    def batch(self) -> Any:
+        """The rows collected with "Add to batch" as a DataFrame, ready for `df.lamina.run(app)`."""
+        return self.batcher.frame()
 
     # -- inputs --------------------------------------------------------------------------------
     def values(self) -> dict[str, Any]:
@@ -221,7 +228,11 @@ class Form(W.VBox):
         self.code.value = f"<pre class='lamina-code' style='user-select:all'>{code}</pre>"
 
 
-def form(app: App | str, client: Client | None = None) -> Form:
-    """A form widget for `app` (an App, id or name) using `client` or the kernel's current client."""
+def form(app: App | str, client: Client | None = None, values: Any = None) -> Form:
+    """A form widget for `app` (an App, id or name) using `client` or the kernel's current client;
+    `values` (a dict or a DataFrame row) pre-fills it (form_batch.py)."""
     source = client or session.current_client()
-    return Form(source.get_app(app), client)
+    built = Form(source.get_app(app), client)
+    if values is not None:
+        prefill(built, values)
+    return built

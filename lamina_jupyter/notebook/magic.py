@@ -24,6 +24,7 @@ from ..core.config import DEFAULT_BASE_URL
 from ..core.errors import KEYS_URL, ConfigurationError, LaminaError, NotFoundError, ValidationError
 from ..core.redact import redact
 from . import session
+from .credits import usage_lines
 from .magic_inputs import fix_option_case, unquoted_name_hint, validation_message
 from .views import AppTable, Banner, RunStatus, RunView, mark_shown, register
 
@@ -31,13 +32,15 @@ _PAD = 34
 USAGE = {name: "\n".join(f"{use:<{_PAD}}{what}" for use, what in lines) for name, lines in {
     "apps": [("%lamina apps [search]", "list the apps this key can run (name, id, description, parameters)")],
     "form": [("%lamina form APP", "a form for APP (id or name) with a Run button")],
+    "discover": [('%lamina discover "what you want"', "apps that fit an intent: why, cost, a form"),
+                 ("      [--max-credits N] [--format F]", "(F: image, video, text or image/png; --limit N)")],
     "run": [("%lamina run APP Key=value ...", "run APP and show its outputs; `r = %lamina run ...` keeps it"),
             ("%%lamina run APP", "same, inputs from the cell: `Key: value` lines or a JSON object;"),
             ("", "{name} inserts a notebook variable")],
     "status": [("%lamina status RUN_ID", "show a run's state and outputs")],
     "cancel": [("%lamina cancel RUN_ID", "cancel a queued or running run")],
     "refine": [("%lamina refine RUN_ID feedback", "refine a completed run in place; shows before/after")],
-    "whoami": [("%lamina whoami", "server, API family and masked key in use")],
+    "whoami": [("%lamina whoami", "server, API family, masked key, credit balance and rate limit")],
     "login": [("%lamina login [--base-url URL]", "ask for the API key with a hidden prompt"),
               ("      [--api v1|legacy]", "(the key stays in this kernel only)")],
     "demo": [("%lamina demo", "use a local emulator: sample apps, nothing billed")],
@@ -151,6 +154,15 @@ class LaminaMagics(Magics):
 
         return form(args[0])
 
+    def _handle_discover(self, args: list[str], cell: str | None) -> Any:
+        from .discover import discover_view, parse_discover_args
+
+        try:
+            intent, constraints = parse_discover_args(args)
+        except ValueError as exc:
+            raise BadUsage(str(exc)) from None
+        return discover_view(intent, **constraints)
+
     def _handle_run(self, args: list[str], cell: str | None) -> Any:
         if not args:
             raise BadUsage("which app? give its id or name")
@@ -245,6 +257,7 @@ class LaminaMagics(Magics):
             f"{s.base_url}  (not the default {DEFAULT_BASE_URL}: your key and runs go to this server)")
         print(f"server:   {server}\nAPI:      {s.api}\n"
               f"key:      {s.api_key.masked} (from {source}){mode}")
+        print("\n".join(usage_lines(client)))
 
     def _handle_login(self, args: list[str], cell: str | None) -> None:
         opts = parse_pairs([a.removeprefix("--") for a in _join_options(args)])
