@@ -7,6 +7,8 @@ A flow is a generator (like an httpx auth flow). It yields
   - `OpenStream(request)`/`NextLine()`/`CloseStream()` → server-sent events, line by line (the
                            driver sends back the response (headers), then each line, None at EOF);
   - `Emit(run)`          → a new run state for on_update callbacks / stream iterators;
+  - `Deadline(seconds)`  → no later step may end after that; the driver throws `DeadlineExceeded`
+                           into the flow when one would (bounds.py has the rule);
 and finally returns its result. No I/O and no clock reads happen here except through `Context`,
 whose clock and random source tests replace.
 
@@ -80,7 +82,18 @@ class Emit:
     value: Any
 
 
-Step = Any  # httpx.Request | Sleep | OpenStream | NextLine | CloseStream | Emit
+@dataclass(frozen=True)
+class Deadline:
+    """From now on no step may end later than `seconds` from now (a watch's timeout)."""
+
+    seconds: float
+
+
+class DeadlineExceeded(Exception):
+    """Internal: the driver throws this into a flow whose `Deadline` passed during a step."""
+
+
+Step = Any  # httpx.Request | Sleep | OpenStream | NextLine | CloseStream | Emit | Deadline
 Flow = Generator[Step, Any, Any]
 
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
