@@ -18,7 +18,7 @@ from ..core.models import App, Output, Run
 from ..core.redact import redact
 from .media import THUMB_SIDE, embed_src, safe_img_src, safe_link
 
-MAX_SHOWN_OUTPUTS = 24  # a run view shows (and fetches) this many outputs; run.outputs has them all
+MAX_SHOWN_OUTPUTS = 100  # a run view shows (and fetches) at most one page: 100 x THUMB_BYTES ~ 1.8 MB
 _STATUS_COLOURS = {"completed": "#1a7f37", "failed": "#cf222e", "cancelled": "#6e7781",
                    "running": "#0969da", "queued": "#9a6700", "pending": "#9a6700"}
 
