@@ -12,7 +12,8 @@ import pytest
 from suite import CAPTION_WRITER
 
 from lamina_jupyter import Client
-from lamina_jupyter.core.errors import LaminaWarning, WaitTimeout
+from lamina_jupyter.core.bounds import MAX_BODY, Lines
+from lamina_jupyter.core.errors import LaminaWarning, ResponseError, WaitTimeout
 from lamina_jupyter.core.protocol import retry_hint
 from lamina_jupyter.core.ratelimit import MAX_SERVER_WAIT, RateGovernor
 from lamina_jupyter.core.watch import GRACE
@@ -114,3 +115,17 @@ def test_no_socket_timeout_outlives_the_wait_deadline():
                 transport=httpx.MockTransport(handler)) as c:
         assert c.wait("r1", timeout=3).status == "completed"
     assert 3.5 < seen[0]["read"] <= 3 + GRACE and seen[0]["connect"] <= 4 and seen[0]["pool"] <= 4
+
+
+def test_event_stream_lines_split_on_any_line_end_even_across_chunks():
+    lines = Lines(httpx.Response(200))
+    got = [*lines.feed(b"data: a\r"), *lines.feed(b"\ndata: b\rdata: c\n\n"), *lines.feed(b"tail"),
+           *lines.close()]
+    assert got == ["data: a", "data: b", "data: c", "", "tail"]
+
+
+def test_an_event_stream_line_that_never_ends_is_refused_at_the_cap():
+    lines = Lines(httpx.Response(200, request=httpx.Request("GET", "http://127.0.0.1/v1/runs/x/stream")))
+    with pytest.raises(ResponseError, match="16 MiB"):
+        for _ in range(MAX_BODY // 65536 + 2):
+            lines.feed(b"x" * 65536)

@@ -180,3 +180,29 @@ def test_an_animation_whose_frames_exceed_the_pixel_budget_is_not_decoded_whole(
         page = OutputView(clip)._repr_mimebundle_()["text/html"]
     assert "data:image/jpeg;base64," in page and "data:image/gif" not in page
     scenario.add(faults_injected=1, faults_survived=1)
+
+
+# Issue 12 item 5: a result frame whose labels, index and run ids are paths --------------------------
+HOSTILE_NAMES = {"dotdot_label": ("..", "conftest", "x"), "dotdot_index": ("Front", "r1", ".."),
+                 "dotdot_everything": ("..", "..", ".."), "long_label": ("L" * 300, "r1", "x")}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE_NAMES))
+def test_download_of_a_hostile_frame_writes_only_inside_its_folder(scenario, case, tmp_path, monkeypatch):
+    import pandas as pd
+
+    from lamina_jupyter.batch.gallery import download
+
+    label, run_id, index = HOSTILE_NAMES[case]
+    script = b"import os\nos.system('echo pwned')\n"
+    monkeypatch.chdir(tmp_path)
+    with WireServer(fallback=Respond(200, script, {"Content-Type": "text/x-python"})) as wire:
+        frame = pd.DataFrame({"Front": [f"{wire.base_url}/media/conftest.py"] * 2,
+                              "lamina_run_id": [run_id] * 2}, index=[index, index])
+        frame.attrs["lamina"] = {"outputs": [{"column": "Front", "label": label, "type": "image"}]}
+        saved = download(frame, "out/{label}/{index}/{run_id}.{ext}")
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    inside = [p.resolve().is_relative_to((tmp_path / "out").resolve()) for p in files]
+    assert len(files) == 2 and all(inside) and not any(p.suffix == ".py" for p in files)
+    assert len(set(saved["Front_local_path"])) == 2
+    scenario.add(faults_injected=2, faults_survived=sum(inside))

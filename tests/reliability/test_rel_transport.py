@@ -34,7 +34,8 @@ from lamina_jupyter import (
     WaitTimeout,
 )
 from lamina_jupyter.core.bounds import MAX_BODY
-from lamina_jupyter.core.ratelimit import RateGovernor
+from lamina_jupyter.core.errors import LaminaWarning
+from lamina_jupyter.core.ratelimit import MAX_SERVER_WAIT, RateGovernor
 from lamina_jupyter.core.watch import GRACE
 from lamina_jupyter.emulator import Emulator
 
@@ -436,3 +437,27 @@ def test_a_huge_api_body_is_refused_at_the_cap_with_bounded_memory(scenario, kin
     assert peak < 3 * MAX_BODY, f"reading a 64 MiB body peaked at {peak / 2**20:.0f} MiB"
     assert "req_wire_1" in str(info.value) and len(str(info.value)) < 600
     scenario.add(faults_injected=wire.fired, faults_survived=wire.fired)
+
+
+ABSURD_HINTS = {"retry_after_decades": Respond(429, {"error": "slow down", "code": "RATE_LIMITED"},
+                                               {"Retry-After": "999999999"}),
+                "body_hint_decades": Respond(429, {"error": "slow down", "code": "RATE_LIMITED",
+                                                   "retryAfter": 10**12}),
+                "window_reset_decades": Respond(200, run_body(), {"RateLimit-Limit": "100",
+                                                                 "RateLimit-Remaining": "0",
+                                                                 "RateLimit-Reset": "999999999"},
+                                                fault=True)}
+
+
+@pytest.mark.parametrize("hint", list(ABSURD_HINTS))
+def test_an_absurd_server_hint_pauses_the_shared_governor_at_most_ten_minutes(scenario, hint):
+    governor = RateGovernor()
+    with WireServer(fallback=ABSURD_HINTS[hint]) as wire, pytest.warns(LaminaWarning, match="at most 600 s"):
+        try:
+            drive("sync", lambda c: c.get_run("run_wire_1"), api_key="lma_test_0123456789",
+                  base_url=wire.base_url, governor=governor)
+        except RateLimitError as exc:
+            assert exc.retry_after == MAX_SERVER_WAIT
+    paused = governor.state()["paused_for"]
+    assert 590 < paused <= MAX_SERVER_WAIT, paused
+    scenario.add(faults_injected=1, faults_survived=int(paused <= MAX_SERVER_WAIT))
