@@ -33,7 +33,12 @@ class Client(ClientBase):
 
     wait_strategy: how wait() follows a v1 run: "auto" (SSE when on_update is given, else /wait),
     "wait", "stream" or "poll" (legacy always polls). interactive=False (batches): a retry hint over
-    120 s pauses the shared rate governor and waits instead of raising RateLimitError."""
+    120 s pauses the shared rate governor and waits instead of raising RateLimitError.
+
+    Bounds (core/bounds.py): one request attempt ends within its connect + read timeouts in total
+    (default 5 + 30 s) however slowly the server sends, and is retried up to max_retries times;
+    wait/run/stream(timeout=T) return or raise WaitTimeout within T + 1 s; JSON bodies over 16 MiB
+    are refused with ResponseError."""
 
     def __init__(self, api_key: str | Secret | None = None, base_url: str | None = None, api: str = "v1",
                  timeout: float | httpx.Timeout | None = None, max_retries: int = 2, *,
