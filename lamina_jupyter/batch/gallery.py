@@ -10,15 +10,12 @@ URL check are media's, so a gallery tile and a run view embed the same way.
 from __future__ import annotations
 
 import html
-import mimetypes
 import os
-import re
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from ..notebook.media import safe_link, thumbnail_data_uri
+from .filenames import Namer
 from .manifest import write_download_manifest
 
 MAX_MEDIA_BYTES = 50 * 1024 * 1024
@@ -171,56 +168,36 @@ def gallery(
     return Gallery(f"<div class='lamina-gallery'>{tiles}</div>{note}", len(shown), skipped)
 
 
-def _safe(text: Any) -> str:
-    return re.sub(r"[^A-Za-z0-9._ -]+", "_", str(text)).strip() or "_"
-
-
-def _ext(url: str | None, content_type: str | None, kind: str) -> str:
-    if kind == "text" and not safe_link(url):
-        return "txt"
-    suffix = Path(urlsplit(url or "").path).suffix.lstrip(".")
-    if suffix and len(suffix) <= 5:
-        return suffix.lower()
-    guessed = mimetypes.guess_extension((content_type or "").split(";")[0].strip()) if content_type else None
-    return guessed.lstrip(".") if guessed else "bin"
-
-
 def download(
     df: Any,
     pattern: str = "lamina-output/{index}_{label}.{ext}",
     columns: list[str] | str | None = None,
     overwrite: bool = True,
 ) -> Any:
-    """Save every output (media bytes, or text as .txt) to `pattern` (fields: index, position, label,
-    ext, run_id) and return a copy of the frame with a `<column>_local_path` column per output."""
+    """Save every output (media bytes, or text) to `pattern` (fields: index, position, label, ext,
+    run_id) and return a copy of the frame with a `<column>_local_path` column per output. Files go
+    only inside the pattern's folder, named as filenames.Namer decides (ext from the bytes)."""
     outs = _output_info(df)
     if columns is not None:
         wanted = [columns] if isinstance(columns, str) else list(columns)
         outs = [o for o in outs if o["column"] in wanted] or [
             {"column": c, "label": str(c), "type": "image"} for c in wanted
         ]
+    namer = Namer(pattern)
     jobs = []
     for position, (index, row) in enumerate(df.iterrows()):
         for o in outs:
             value = row.get(o["column"])
             if value is None or (isinstance(value, float) and value != value):
                 continue
-            jobs.append((position, index, o, value, row.get("lamina_run_id")))
+            name = namer.reserve(index=index, position=position, label=o["label"],
+                                 run_id=row.get("lamina_run_id"))
+            jobs.append((position, o, value, name))
 
     def save(job: tuple[Any, ...]) -> tuple[int, str, str]:
-        position, index, o, value, run_id = job
-        if safe_link(value):
-            data, ctype = fetch(http, value)
-        else:
-            data, ctype = str(value).encode("utf-8"), "text/plain"
-        name = pattern.format(
-            index=_safe(index),
-            position=position,
-            label=_safe(o["label"]),
-            ext=_ext(value if safe_link(value) else None, ctype, o.get("type", "")),
-            run_id=_safe(run_id),
-        )
-        path = Path(name)
+        position, o, value, name = job
+        data = fetch(http, value)[0] if safe_link(value) else str(value).encode("utf-8")
+        path = namer.final(name, data)
         path.parent.mkdir(parents=True, exist_ok=True)
         if overwrite or not path.exists():
             path.write_bytes(data)

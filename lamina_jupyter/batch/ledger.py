@@ -48,6 +48,13 @@ CREATE TABLE IF NOT EXISTS versions (run_id TEXT NOT NULL, number INTEGER NOT NU
 """
 
 
+def _keep_advice(path: Path, not_done: str) -> str:
+    """What to do with a ledger we refuse to use: it is never silently replaced (rows were paid for)."""
+    return (f"It records which runs were already paid for, so it was not {not_done}. Move it aside "
+            f"(mv '{path}' '{path}.bad') to start a fresh ledger, pass journal='another.sqlite', or "
+            "journal=False to run without one.")
+
+
 class JournalError(LaminaError):
     """The run ledger cannot be used (corrupt, unreadable); the message names the file."""
 
@@ -84,8 +91,22 @@ class Attempt:
 
     @classmethod
     def from_row(cls, r: sqlite3.Row) -> Attempt:
+        """Raises ValueError when the row's outputs are not what `terminal()` writes."""
         return cls(r["row_key"], r["attempt"], r["state"], r["t0"], r["run_id"], r["status"],
-                   json.loads(r["outputs"]) if r["outputs"] else None, r["error"], r["seconds"])
+                   _outputs(r["outputs"]) if r["outputs"] else None, r["error"], r["seconds"])
+
+
+def _outputs(text: str) -> list[dict[str, Any]]:
+    """A recorded outputs column: a JSON list of objects, or ValueError saying what it is instead."""
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise ValueError("its outputs are nested too deeply to read") from None
+    except (TypeError, ValueError):
+        raise ValueError("its outputs are not JSON") from None
+    if not isinstance(value, list) or not all(isinstance(o, dict) for o in value):
+        raise ValueError("its outputs are not a list of objects")
+    return value
 
 
 class Journal:
@@ -98,10 +119,8 @@ class Journal:
             self._conn = self._open_when_free()
         except sqlite3.DatabaseError as exc:
             raise JournalError(
-                f"The run ledger {self.path} is unreadable or corrupt ({exc}). It records which runs were "
-                f"already paid for, so it was not reset. Move it aside (mv '{self.path}' '{self.path}.bad') "
-                "to start a fresh ledger, pass journal='another.sqlite', or journal=False to run "
-                "without one.") from None
+                f"The run ledger {self.path} is unreadable or corrupt ({exc}). "
+                + _keep_advice(self.path, "reset")) from None
 
     def _open_when_free(self) -> sqlite3.Connection:
         """Another process opening or writing the same ledger (switching a new file to WAL takes an
@@ -189,8 +208,16 @@ class Journal:
                 f"SELECT a.* FROM attempts a JOIN (SELECT row_key, MAX(attempt) m FROM attempts "
                 f"WHERE row_key IN ({marks}) GROUP BY row_key) l ON a.row_key=l.row_key AND a.attempt=l.m",
                 chunk).fetchall()
-            found.update((r["row_key"], Attempt.from_row(r)) for r in rows)
+            found.update((r["row_key"], self._attempt(r)) for r in rows)
         return found
+
+    def _attempt(self, r: sqlite3.Row) -> Attempt:
+        try:
+            return Attempt.from_row(r)
+        except ValueError as exc:
+            raise JournalError(
+                f"The run ledger {self.path} has a damaged row (row_key {r['row_key']!r}, attempt "
+                f"{r['attempt']}): {exc}. {_keep_advice(self.path, 'repaired')}") from None
 
     def known_run_ids(self) -> set[str]:
         return {r[0] for r in self._conn.execute("SELECT run_id FROM attempts WHERE run_id IS NOT NULL")}

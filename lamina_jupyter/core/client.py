@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -18,10 +18,12 @@ import httpx
 
 from . import discover as discover_flows
 from . import flows, refine, watch
+from .bounds import Body, Bound, Lines, clipped, sleep_within
 from .connection import ClientBase
 from .discover import Discovery, Usage
+from .errors import ResponseError
 from .models import App, Estimate, Run
-from .protocol import CloseStream, Emit, NextLine, OpenStream, Sleep
+from .protocol import CloseStream, Deadline, DeadlineExceeded, Emit, NextLine, OpenStream, Sleep
 from .ratelimit import RateGovernor
 from .redact import Secret
 
@@ -33,7 +35,12 @@ class Client(ClientBase):
 
     wait_strategy: how wait() follows a v1 run: "auto" (SSE when on_update is given, else /wait),
     "wait", "stream" or "poll" (legacy always polls). interactive=False (batches): a retry hint over
-    120 s pauses the shared rate governor and waits instead of raising RateLimitError."""
+    120 s pauses the shared rate governor and waits instead of raising RateLimitError.
+
+    Bounds (core/bounds.py): one request attempt ends within its connect + read timeouts in total
+    (default 5 + 30 s) however slowly the server sends, and is retried up to max_retries times;
+    wait/run/stream(timeout=T) return or raise WaitTimeout within T + 1 s; JSON bodies over 16 MiB
+    are refused with ResponseError."""
 
     def __init__(self, api_key: str | Secret | None = None, base_url: str | None = None, api: str = "v1",
                  timeout: float | httpx.Timeout | None = None, max_retries: int = 2, *,
@@ -45,40 +52,51 @@ class Client(ClientBase):
         self._http = httpx.Client(auth=self._auth, timeout=self.settings.timeout, transport=transport)
 
     def _steps(self, flow: Generator[Any, Any, Any], box: list[Any]) -> Iterator[Any]:
-        """The sync driver: performs each step, yields emitted values, puts the result in box."""
+        """The sync driver: performs each step within its bound (bounds.py), yields emitted values,
+        puts the result in box."""
         value: Any = None
+        error: Exception | None = None
         stream: httpx.Response | None = None
         lines: Iterator[str] | None = None
+        watch_end: float | None = None
         try:
             while True:
                 try:
-                    step = flow.send(value)
+                    step = flow.throw(error) if error is not None else flow.send(value)
                 except StopIteration as stop:
                     box.append(stop.value)
                     return
-                value = None
+                value, error = None, None
                 if isinstance(step, httpx.Request):
                     try:
-                        value = self._http.send(step)
+                        value = self._fetch(step, Bound.of(step, watch_end))
                     except httpx.TransportError as exc:
                         value = exc
+                    except (DeadlineExceeded, ResponseError) as exc:
+                        error = exc
                 elif isinstance(step, Sleep):
-                    time.sleep(step.seconds)
+                    pause, ends = sleep_within(step.seconds, watch_end)
+                    time.sleep(pause)
+                    error = DeadlineExceeded() if ends else None
+                elif isinstance(step, Deadline):
+                    watch_end = time.monotonic() + step.seconds
                 elif isinstance(step, Emit):
                     yield step.value
                 elif isinstance(step, OpenStream):
                     try:
-                        stream = self._http.send(step.request, stream=True)
-                        if stream.status_code != 200:
-                            stream.read()
-                        lines, value = stream.iter_lines(), stream
+                        stream = self._open(step.request, Bound.of(step.request, watch_end))
+                        lines, value = self._lines(stream, Bound.of(None, watch_end)), stream
                     except httpx.TransportError as exc:
                         value = exc
+                    except (DeadlineExceeded, ResponseError) as exc:
+                        error = exc
                 elif isinstance(step, NextLine):
                     try:
                         value = next(lines, None) if lines is not None else None
                     except httpx.TransportError as exc:
                         value = exc
+                    except (DeadlineExceeded, ResponseError) as exc:
+                        error = exc
                 elif isinstance(step, CloseStream) and stream is not None:
                     stream.close()
                     stream = lines = None
@@ -86,6 +104,51 @@ class Client(ClientBase):
             if stream is not None:
                 stream.close()
             flow.close()
+
+    def _fetch(self, request: httpx.Request, bound: Bound) -> httpx.Response:
+        """One attempt, headers and body, within the bound."""
+        bound.check(request)
+        with clipped(request, bound):
+            return self._read(self._send(request, bound), bound)
+
+    def _open(self, request: httpx.Request, bound: Bound) -> httpx.Response:
+        """An event stream's headers (an error status's body too) within the bound."""
+        bound.check(request)
+        with clipped(request, bound, restore=False):  # reads of the stream's lines stay clipped
+            response = self._send(request, bound)
+            return response if response.status_code == 200 else self._read(response, bound)
+
+    def _read(self, response: httpx.Response, bound: Bound) -> httpx.Response:
+        """The whole body, capped at MAX_BODY, within the bound."""
+        try:
+            body = Body(response, bound)
+            for chunk in self._chunks(response, bound):
+                body.add(chunk)
+            return body.done()
+        finally:
+            response.close()
+
+    def _send(self, request: httpx.Request, bound: Bound) -> httpx.Response:
+        try:
+            return self._http.send(request, stream=True)
+        except httpx.TimeoutException:
+            bound.check(request)  # a read cut by the clipped timeout is the bound passing
+            raise
+
+    @staticmethod
+    def _chunks(response: httpx.Response, bound: Bound) -> Iterator[bytes]:
+        try:
+            yield from response.iter_bytes()
+        except httpx.TimeoutException:
+            bound.check(response.request)
+            raise
+
+    def _lines(self, response: httpx.Response, bound: Bound) -> Iterator[str]:
+        splitter = Lines(response)
+        for chunk in self._chunks(response, bound):
+            bound.check(response.request)
+            yield from splitter.feed(chunk)
+        yield from splitter.close()
 
     def _call(self, flow: Generator[Any, Any, Any], on_update: OnUpdate | None = None) -> Any:
         box: list[Any] = []
@@ -172,40 +235,53 @@ class AsyncClient(ClientBase):
         self._http = httpx.AsyncClient(auth=self._auth, timeout=self.settings.timeout, transport=transport)
 
     async def _steps(self, flow: Generator[Any, Any, Any], box: list[Any]) -> AsyncIterator[Any]:
-        """The async driver: the same loop as Client._steps with awaits."""
+        """The async driver: the same loop as Client._steps with awaits, each step under wait_for."""
         value: Any = None
+        error: Exception | None = None
         stream: httpx.Response | None = None
         lines: AsyncIterator[str] | None = None
+        watch_end: float | None = None
         try:
             while True:
                 try:
-                    step = flow.send(value)
+                    step = flow.throw(error) if error is not None else flow.send(value)
                 except StopIteration as stop:
                     box.append(stop.value)
                     return
-                value = None
+                value, error = None, None
                 if isinstance(step, httpx.Request):
                     try:
-                        value = await self._http.send(step)
+                        value = await self._within(self._fetch(step), step, Bound.of(step, watch_end))
                     except httpx.TransportError as exc:
                         value = exc
+                    except (DeadlineExceeded, ResponseError) as exc:
+                        error = exc
                 elif isinstance(step, Sleep):
-                    await asyncio.sleep(step.seconds)
+                    pause, ends = sleep_within(step.seconds, watch_end)
+                    await asyncio.sleep(pause)
+                    error = DeadlineExceeded() if ends else None
+                elif isinstance(step, Deadline):
+                    watch_end = time.monotonic() + step.seconds
                 elif isinstance(step, Emit):
                     yield step.value
                 elif isinstance(step, OpenStream):
+                    request = step.request
                     try:
-                        stream = await self._http.send(step.request, stream=True)
-                        if stream.status_code != 200:
-                            await stream.aread()
-                        lines, value = stream.aiter_lines(), stream
+                        bound = Bound.of(request, watch_end)
+                        stream = await self._within(self._open(request), request, bound)
+                        lines, value = self._lines(stream), stream
                     except httpx.TransportError as exc:
                         value = exc
+                    except (DeadlineExceeded, ResponseError) as exc:
+                        error = exc
                 elif isinstance(step, NextLine):
                     try:
-                        value = await anext(lines, None) if lines is not None else None
+                        value = (await self._within(anext(lines, None), None, Bound.of(None, watch_end))
+                                 if lines is not None else None)
                     except httpx.TransportError as exc:
                         value = exc
+                    except (DeadlineExceeded, ResponseError) as exc:
+                        error = exc
                 elif isinstance(step, CloseStream) and stream is not None:
                     await stream.aclose()
                     stream = lines = None
@@ -213,6 +289,46 @@ class AsyncClient(ClientBase):
             if stream is not None:
                 await stream.aclose()
             flow.close()
+
+    @staticmethod
+    async def _within(work: Awaitable[Any], request: httpx.Request | None, bound: Bound) -> Any:
+        """Await `work`, cut when the bound passes (the request's budget or the watch's deadline)."""
+        left = bound.left()
+        if left is None:
+            return await work
+        try:
+            return await asyncio.wait_for(work, max(left, 0.0))
+        except asyncio.TimeoutError:
+            raise bound.expired(request) from None
+
+    async def _fetch(self, request: httpx.Request) -> httpx.Response:
+        """One attempt, headers and body."""
+        return await self._read(await self._http.send(request, stream=True))
+
+    async def _open(self, request: httpx.Request) -> httpx.Response:
+        """An event stream's headers (an error status's body too)."""
+        response = await self._http.send(request, stream=True)
+        return response if response.status_code == 200 else await self._read(response)
+
+    @staticmethod
+    async def _read(response: httpx.Response) -> httpx.Response:
+        """The whole body, capped at MAX_BODY (the time bound is _within's)."""
+        try:
+            body = Body(response, Bound(None))
+            async for chunk in response.aiter_bytes():
+                body.add(chunk)
+            return body.done()
+        finally:
+            await response.aclose()
+
+    @staticmethod
+    async def _lines(response: httpx.Response) -> AsyncIterator[str]:
+        splitter = Lines(response)
+        async for chunk in response.aiter_bytes():
+            for line in splitter.feed(chunk):
+                yield line
+        for line in splitter.close():
+            yield line
 
     async def _call(self, flow: Generator[Any, Any, Any], on_update: OnUpdate | None = None) -> Any:
         box: list[Any] = []

@@ -7,6 +7,8 @@ A flow is a generator (like an httpx auth flow). It yields
   - `OpenStream(request)`/`NextLine()`/`CloseStream()` → server-sent events, line by line (the
                            driver sends back the response (headers), then each line, None at EOF);
   - `Emit(run)`          → a new run state for on_update callbacks / stream iterators;
+  - `Deadline(seconds)`  → no later step may end after that; the driver throws `DeadlineExceeded`
+                           into the flow when one would (bounds.py has the rule);
 and finally returns its result. No I/O and no clock reads happen here except through `Context`,
 whose clock and random source tests replace.
 
@@ -22,7 +24,8 @@ Retry rule (reliability.md §8), implemented by `send()`:
   * the wait before a retry is the server's hint (`retry-after-ms`, `Retry-After` in seconds or as
     an HTTP date, body `retryAfter`) when 0 < hint ≤ 120 s, else min(0.5·2^n, 8) s times a jitter
     factor in [0.75, 1]; a hint above 120 s raises RateLimitError(retry_after=hint) at once in
-    interactive calls (the governor is still paused, so a batch waits instead);
+    interactive calls (the governor is still paused, so a batch waits instead); every hint is
+    capped at 10 minutes and a negative or non-finite one ignored (`ratelimit.sane_wait`);
   * 429 hints pause the process-wide rate governor, so every client waits, not just this call.
 """
 
@@ -49,7 +52,7 @@ from .errors import (
     response_error,
 )
 from .models import MediaFetcher
-from .ratelimit import RateGovernor
+from .ratelimit import RateGovernor, sane_wait
 
 MAX_HINT = 120.0
 USER_AGENT = "lamina-jupyter/0.1.0"
@@ -81,7 +84,18 @@ class Emit:
     value: Any
 
 
-Step = Any  # httpx.Request | Sleep | OpenStream | NextLine | CloseStream | Emit
+@dataclass(frozen=True)
+class Deadline:
+    """From now on no step may end later than `seconds` from now (a watch's timeout)."""
+
+    seconds: float
+
+
+class DeadlineExceeded(Exception):
+    """Internal: the driver throws this into a flow whose `Deadline` passed during a step."""
+
+
+Step = Any  # httpx.Request | Sleep | OpenStream | NextLine | CloseStream | Emit | Deadline
 Flow = Generator[Step, Any, Any]
 
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
@@ -140,28 +154,28 @@ class Context:
 
 
 def retry_hint(response: httpx.Response, body: Any, wall: float) -> float | None:
-    """Seconds the server asked us to wait, from retry-after-ms, Retry-After or body retryAfter."""
+    """Seconds the server asked us to wait, from retry-after-ms, Retry-After or body retryAfter: the
+    first usable one, made safe by `sane_wait` (at most 10 minutes, nonsense ignored)."""
     h = response.headers
-    candidates: list[float] = []
-    try:
+    candidates: list[tuple[float, str]] = []
+    with contextlib.suppress(ValueError):
         if "retry-after-ms" in h:
-            candidates.append(float(h["retry-after-ms"]) / 1000)
-    except ValueError:
-        pass
+            candidates.append((float(h["retry-after-ms"]) / 1000, "retry-after-ms"))
     if "retry-after" in h:
         raw = h["retry-after"].strip()
         try:
-            candidates.append(float(raw))
+            candidates.append((float(raw), "Retry-After"))
         except ValueError:
             with contextlib.suppress(TypeError, ValueError, IndexError, OverflowError):
-                candidates.append(parsedate_to_datetime(raw).timestamp() - wall)
+                candidates.append((parsedate_to_datetime(raw).timestamp() - wall, "Retry-After date"))
     if isinstance(body, dict):
         value = body.get("retryAfter")
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            candidates.append(float(value))
-    for value in candidates:
-        if value == value and value not in (float("inf"), float("-inf")):
-            return max(0.0, value)
+            candidates.append((float(value) if abs(value) < 1e300 else float("nan"), "retryAfter"))
+    for value, source in candidates:
+        hint = sane_wait(value, source)
+        if hint is not None:
+            return hint
     return None
 
 

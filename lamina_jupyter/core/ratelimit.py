@@ -8,17 +8,37 @@ DataFrame fan-out) books a slot here first. Pure logic with an injectable clock;
 - `RateLimit-Remaining` / `RateLimit-Reset`, read on every response, spread what is left of the
   window: when the remaining budget drops to a quarter of the limit (or 10), requests are spaced
   reset/remaining apart, and at 0 everyone waits for the reset, before the server has to say 429;
-- an optional fixed budget (requests per minute) spaces requests 60/budget seconds apart.
+- an optional fixed budget (requests per minute) spaces requests 60/budget seconds apart;
+- no server hint pauses anyone for more than MAX_SERVER_WAIT (10 minutes): one response saying
+  `RateLimit-Reset: 999999999` would otherwise stop every client of that server for decades. Longer
+  hints are capped with a warning; negative, NaN and infinite ones are ignored (`sane_wait`).
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from urllib.parse import urlsplit
 
+from .errors import LaminaWarning
+
 Clock = Callable[[], float]
+MAX_SERVER_WAIT = 600.0  # seconds: the longest pause any one server hint may impose
+
+
+def sane_wait(seconds: float | None, source: str) -> float | None:
+    """A server's "wait this long" hint, made safe: None when missing, negative or not finite;
+    capped at MAX_SERVER_WAIT with a warning naming the hint (`source`) when longer."""
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return None
+    if seconds > MAX_SERVER_WAIT:
+        warnings.warn(f"The server asked to wait {seconds:.6g} s ({source}); waiting at most "
+                      f"{MAX_SERVER_WAIT:.0f} s instead.", LaminaWarning, stacklevel=3)
+        return MAX_SERVER_WAIT
+    return seconds
 
 
 def _header_number(headers: Mapping[str, str], name: str) -> float | None:
@@ -26,10 +46,9 @@ def _header_number(headers: Mapping[str, str], name: str) -> float | None:
     if value is None:
         return None
     try:
-        number = float(value.split(",")[0].split(";")[0].strip())
+        return float(value.split(",")[0].split(";")[0].strip())
     except ValueError:
         return None
-    return number if 0 <= number < float("inf") else None
 
 
 class RateGovernor:
@@ -71,16 +90,20 @@ class RateGovernor:
 
     def observe(self, status: int, headers: Mapping[str, str], retry_after: float | None = None) -> None:
         """Learn from a response: a 429 with a hint pauses everyone; RateLimit-* headers set the spacing."""
-        if status == 429 and retry_after is not None:
-            self.pause(retry_after)
+        hint = sane_wait(retry_after, "Retry-After") if status == 429 else None
+        if hint is not None:
+            self.pause(hint)
         headers = {str(k).lower(): v for k, v in headers.items()}
         remaining = _header_number(headers, "ratelimit-remaining")
         reset = _header_number(headers, "ratelimit-reset")
         limit = _header_number(headers, "ratelimit-limit")
-        if remaining is None or reset is None:
+        if remaining is None or reset is None or not remaining >= 0:
             return
-        if reset > 1e9:  # an epoch timestamp rather than delta-seconds
+        if 1e9 < reset < 1e11:  # an epoch timestamp (2001 to 5138) rather than delta-seconds
             reset = max(0.0, reset - self._wall())
+        reset = sane_wait(reset, "RateLimit-Reset")
+        if reset is None:
+            return
         with self._lock:
             now = self._clock()
             if remaining < 1:

@@ -27,11 +27,24 @@ from .errors import (
 )
 from .flows import get_run, parse_run, run_id_of, run_problem, start
 from .models import Run
-from .protocol import CloseStream, Context, Emit, Flow, NextLine, OpenStream, Sleep, call
+from .protocol import (
+    CloseStream,
+    Context,
+    Deadline,
+    DeadlineExceeded,
+    Emit,
+    Flow,
+    NextLine,
+    OpenStream,
+    Sleep,
+    call,
+)
 
 DEFAULT_TIMEOUT = 600.0      # interactive deadline (reliability.md §8)
 WAIT_WINDOW = 60             # seconds per /wait call (docs: 60 for images, max 120)
 MAX_POLL_FAILURES = 5        # consecutive failed polls before giving up
+GRACE = 1.0                  # seconds past the timeout the driver still lets a request finish (a /wait
+                             # timed to end at the deadline answers then); nothing runs longer
 KNOWN_STATUSES = {"queued", "running", "completed", "failed", "cancelled"}
 TRANSIENT = (TransportError, ResponseError, ServerError)
 
@@ -144,6 +157,8 @@ def _sse_events(w: _Watcher) -> Flow:
 def _read_events(w: _Watcher) -> Flow:
     event, data_lines = "message", []
     while True:
+        if w.remaining() <= 0:  # pings and comments count too: they must not keep a wait alive
+            raise w.timed_out()
         line = yield NextLine()
         if line is None or isinstance(line, Exception):
             return None
@@ -173,13 +188,21 @@ def _read_events(w: _Watcher) -> Flow:
         yield from w.update(run)
         if run.is_done:
             return run
-        if w.remaining() <= 0:
-            raise w.timed_out()
 
 
 def watch(ctx: Context, run: Run | str, *, timeout: float | None = None, live: bool = False) -> Flow:
-    """Follow a run to a terminal state, emitting each new state. `live` prefers SSE over /wait."""
+    """Follow a run to a terminal state, emitting each new state. `live` prefers SSE over /wait.
+    The timeout is total: past it (plus GRACE) the driver cuts any request, stream line or sleep."""
     w = _Watcher(ctx, run, timeout)
+    yield Deadline(w.remaining() + GRACE)
+    try:
+        return (yield from _follow(w, live))
+    except DeadlineExceeded:
+        raise w.timed_out() from None
+
+
+def _follow(w: _Watcher, live: bool) -> Flow:
+    ctx = w.ctx
     if w.last is not None:
         yield from w.update(w.last)
         if w.last.is_done:

@@ -20,6 +20,7 @@ THUMB_SIDE = 256
 THUMB_BYTES = 18_000  # x100 images = 1.8 MB: the saved-notebook budget for a page of images
 GIF_INLINE_BYTES = 60_000  # small animated GIFs (video stand-ins) stay animated
 PREVIEW_BYTES = 64 * 1024 * 1024  # a bigger image gets a link, not a thumbnail (memory stays bounded)
+GIF_PIXEL_BUDGET = 64_000_000  # pixels decoded across an animation's frames before it stays still
 _RASTER = ("data:image/png", "data:image/jpeg", "data:image/gif", "data:image/webp")
 _CACHE_SIZE = 512
 _cache: OrderedDict[str, str] = OrderedDict()
@@ -73,7 +74,8 @@ def thumbnail_data_uri(data: bytes, side: int = THUMB_SIDE, max_bytes: int = THU
 
 def animated_gif(data: bytes, max_bytes: int = GIF_INLINE_BYTES) -> bytes | None:
     """The GIF itself, or a smaller animated copy, when it fits the budget; None otherwise (the caller
-    then embeds a still thumbnail)."""
+    then embeds a still thumbnail). Every frame decodes at the full canvas size, so decoding stops
+    (None) once the frames would add up to more than GIF_PIXEL_BUDGET pixels."""
     if len(data) * 4 / 3 <= max_bytes:
         return data
     from PIL import Image, ImageSequence
@@ -81,7 +83,11 @@ def animated_gif(data: bytes, max_bytes: int = GIF_INLINE_BYTES) -> bytes | None
     try:
         img = Image.open(io.BytesIO(data))
         frames = []
+        decoded = 0
         for frame in ImageSequence.Iterator(img):
+            decoded += frame.width * frame.height
+            if decoded > GIF_PIXEL_BUDGET:
+                return None
             small = frame.convert("RGB")
             small.thumbnail((160, 160))
             frames.append(small.convert("P", palette=Image.Palette.ADAPTIVE, colors=64))

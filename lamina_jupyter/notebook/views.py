@@ -18,6 +18,7 @@ from ..core.models import App, Output, Run
 from ..core.redact import redact
 from .media import THUMB_SIDE, embed_src, safe_img_src, safe_link
 
+MAX_SHOWN_OUTPUTS = 100  # a run view shows (and fetches) at most one page: 100 x THUMB_BYTES ~ 1.8 MB
 _STATUS_COLOURS = {"completed": "#1a7f37", "failed": "#cf222e", "cancelled": "#6e7781",
                    "running": "#0969da", "queued": "#9a6700", "pending": "#9a6700"}
 
@@ -133,7 +134,8 @@ class RunStatus:
 
 
 class RunView:
-    """A run with its outputs: thumbnails linked to full size, text escaped, failures explained."""
+    """A run with its outputs: thumbnails linked to full size, text escaped, failures explained. Only
+    the first MAX_SHOWN_OUTPUTS are shown (each may cost a media fetch), with a note on the rest."""
 
     def __init__(self, run: Run, elapsed: float | None = None, app_name: str | None = None) -> None:
         self.run, self.elapsed, self.app_name = run, elapsed, app_name
@@ -144,10 +146,14 @@ class RunView:
         if run.status in ("failed", "cancelled"):
             hint = (f"<div><small>Inspect it with <code>%lamina status {esc(run.id)}</code>; change the "
                     "inputs before retrying (identical inputs usually fail the same way).</small></div>")
+        shown, more = run.outputs[:MAX_SHOWN_OUTPUTS], len(run.outputs) - MAX_SHOWN_OUTPUTS
+        rest = (f"{more} more outputs are not shown: run.outputs has all {len(run.outputs)}; display one "
+                f"with run.outputs[{MAX_SHOWN_OUTPUTS}] or run.output(label)") if more > 0 else ""
         body = (f"<div class='lamina-run'>{status_html(run, self.elapsed, self.app_name)}{hint}"
-                f"<div>{outputs_html(run.outputs)}</div></div>")
+                f"<div>{outputs_html(shown)}</div>"
+                + (f"<div><small>{esc(rest)}</small></div>" if rest else "") + "</div>")
         text = "\n".join([status_text(run, self.elapsed, self.app_name)]
-                         + [f"  {output_text(o)}" for o in run.outputs])
+                         + [f"  {output_text(o)}" for o in shown] + ([f"  {rest}"] if rest else []))
         return {"text/html": body, "text/plain": text}
 
 

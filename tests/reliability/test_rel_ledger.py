@@ -5,6 +5,7 @@ recorded the batch. Also the emulator hooks these scenarios need (edit_app, a la
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 import uuid
 
@@ -280,3 +281,21 @@ def test_emulator_edit_app_and_late_answer(editable, tmp_path):
             )
         assert emulator.stats["runs_created"] == before + 1  # created, only the answer was late
         assert time.monotonic() - start < 0.8
+
+
+# -- 4b. a damaged row (issue 12 item 7) ---------------------------------------------------------------
+@pytest.mark.parametrize("outputs", ["not json {", '"a string"', "[" * 100_000 + "]" * 100_000])
+def test_damaged_ledger_row_is_a_clear_error_never_a_fresh_start(outputs, client, emulator, scenario,
+                                                                 tmp_path):
+    ledger = tmp_path / "runs.sqlite"
+    df = pd.DataFrame({"prompt": [f"{uuid.uuid4().hex[:8]} row {i}" for i in range(5)]})
+    run_dataframe(df, TEXT_TO_IMAGE, client=client, journal=ledger, progress=False)
+    with sqlite3.connect(ledger) as conn:
+        conn.execute("UPDATE attempts SET outputs=?", (outputs,))
+    emulator.reset_stats()
+    with pytest.raises(JournalError) as info:
+        run_dataframe(df, TEXT_TO_IMAGE, client=client, journal=ledger, progress=False)
+    assert str(ledger) in str(info.value) and "row_key" in str(info.value) and "journal=" in str(info.value)
+    created = emulator.stats["runs_created"]
+    scenario.add(faults_injected=1, faults_survived=int(created == 0), paid_twice=created)
+    assert created == 0

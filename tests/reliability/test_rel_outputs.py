@@ -14,8 +14,14 @@ import pytest
 from wire_faults import Respond, WireServer
 
 from lamina_jupyter.core.models import Output, Run
-from lamina_jupyter.notebook.media import PREVIEW_BYTES, THUMB_BYTES
-from lamina_jupyter.notebook.views import OutputView, RunView
+from lamina_jupyter.notebook.media import (
+    GIF_INLINE_BYTES,
+    GIF_PIXEL_BUDGET,
+    PREVIEW_BYTES,
+    THUMB_BYTES,
+    animated_gif,
+)
+from lamina_jupyter.notebook.views import MAX_SHOWN_OUTPUTS, OutputView, RunView
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 PAGE = "<!doctype html><html><body><script>alert(1)</script>expired</body></html>"
@@ -133,3 +139,72 @@ def test_decompression_bomb_is_refused_with_a_clear_message(scenario, side):
     assert f"{side * side} pixels" in str(info.value) and ".save(path)" in str(info.value)
     refused = [("no preview: too many pixels" in b["text/html"]) for b in shown]
     assert all(refused) and sum(raw_tags(b) for b in shown) == 0
+    scenario.add(faults_injected=1 + len(shown), faults_survived=1 + sum(refused))
+
+
+# Issue 12 item 4: a run with thousands of outputs, an animation that decodes past the pixel budget ---
+def test_a_run_with_2000_image_outputs_shows_a_bounded_page_and_says_how_to_get_the_rest(scenario):
+    tiny = png(8, 8, b"".join(b"\0" + bytes(24) for _ in range(8)))
+    with WireServer(fallback=Respond(200, tiny, {"Content-Type": "image/png"})) as wire:
+        outputs = tuple(Output.from_json({"id": f"o{i}", "label": f"frame {i}", "type": "image",
+                                          "status": "completed", "mimeType": "image/png",
+                                          "value": f"{wire.base_url}/media/{i}.png"}) for i in range(2000))
+        run = Run(id="run_many", status="completed", outputs=outputs)
+        bundle = RunView(run)._repr_mimebundle_()
+        fetched = len(wire.requests)
+    page, text = bundle["text/html"], bundle["text/plain"]
+    shown = page.count("class='lamina-output'")
+    assert shown == MAX_SHOWN_OUTPUTS and fetched <= MAX_SHOWN_OUTPUTS
+    more = 2000 - MAX_SHOWN_OUTPUTS
+    assert f"{more} more outputs" in page and "run.outputs" in page
+    assert f"{more} more outputs" in text and text.count("frame ") == MAX_SHOWN_OUTPUTS
+    assert len(page) < 1_000_000
+    scenario.add(faults_injected=1, faults_survived=1)
+
+
+def gif_with_canvas(side: int, frames: int) -> bytes:
+    """A GIF whose frames are 1x1 pixels on a side x side canvas: tiny to send, but Pillow decodes
+    every frame at the canvas size."""
+    pixel = b"\x2c" + struct.pack("<HHHH", 0, 0, 1, 1) + b"\x00\x02\x02\x44\x01\x00"
+    control = b"\x21\xf9\x04\x00\x0a\x00\x00\x00"  # 0.1 s per frame
+    screen = struct.pack("<HH", side, side) + b"\x80\x00\x00" + b"\x00\x00\x00\xff\xff\xff"
+    return b"GIF89a" + screen + (control + pixel) * frames + b"\x3b"
+
+
+def test_an_animation_whose_frames_exceed_the_pixel_budget_is_not_decoded_whole(scenario):
+    data = gif_with_canvas(4000, 4000)  # 16 M pixels a frame; 48 frames would decode 768 M
+    assert len(data) > GIF_INLINE_BYTES and GIF_PIXEL_BUDGET < 4000 * 4000 * 48
+    assert animated_gif(data) is None  # stopped at the budget: the view embeds a still thumbnail
+    with WireServer(fallback=Respond(200, data, {"Content-Type": "image/gif"})) as wire:
+        clip = Output.from_json({"id": "o1", "label": "clip", "type": "image", "status": "completed",
+                                 "mimeType": "image/gif", "value": f"{wire.base_url}/media/clip.gif"})
+        page = OutputView(clip)._repr_mimebundle_()["text/html"]
+    assert "data:image/jpeg;base64," in page and "data:image/gif" not in page
+    scenario.add(faults_injected=1, faults_survived=1)
+
+
+# Issue 12 item 5: a result frame whose labels, index and run ids are paths --------------------------
+HOSTILE_NAMES = {"dotdot_label": ("..", "conftest", "x"), "dotdot_index": ("Front", "r1", ".."),
+                 "dotdot_everything": ("..", "..", ".."), "long_label": ("L" * 300, "r1", "x")}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE_NAMES))
+def test_download_of_a_hostile_frame_writes_only_inside_its_folder(scenario, case, tmp_path, monkeypatch):
+    import pandas as pd
+
+    from lamina_jupyter.batch.gallery import download
+
+    label, run_id, index = HOSTILE_NAMES[case]
+    script = b"import os\nos.system('echo pwned')\n"
+    monkeypatch.chdir(tmp_path)
+    with WireServer(fallback=Respond(200, script, {"Content-Type": "text/x-python"})) as wire:
+        frame = pd.DataFrame({"Front": [f"{wire.base_url}/media/conftest.py"] * 2,
+                              "lamina_run_id": [run_id] * 2}, index=[index, index])
+        frame.attrs["lamina"] = {"outputs": [{"column": "Front", "label": label, "type": "image"}]}
+        saved = download(frame, "out/{label}/{index}/{run_id}.{ext}")
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]  # the two outputs and their manifest
+    inside = [p.resolve().is_relative_to((tmp_path / "out").resolve()) for p in files]
+    media = [p for p in files if p.name not in ("manifest.csv", "manifest.json")]
+    assert len(media) == 2 and len(files) == 4 and all(inside) and not any(p.suffix == ".py" for p in files)
+    assert len(set(saved["Front_local_path"])) == 2
+    scenario.add(faults_injected=2, faults_survived=sum(inside))

@@ -5,13 +5,17 @@ raw loopback server in wire_faults.py. Every test records what it injected and w
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import time
+import tracemalloc
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import formatdate
 
+import httpx
 import pytest
 from suite import CAPTION_WRITER, route_count
 from teammates import crowd, teammate_start
@@ -28,8 +32,13 @@ from lamina_jupyter import (
     TransportError,
     UncertainStartError,
     ValidationError,
+    WaitTimeout,
 )
+from lamina_jupyter.core.bounds import MAX_BODY
 from lamina_jupyter.core.claims import clock_for
+from lamina_jupyter.core.errors import LaminaWarning
+from lamina_jupyter.core.ratelimit import MAX_SERVER_WAIT, RateGovernor
+from lamina_jupyter.core.watch import GRACE
 from lamina_jupyter.emulator import Emulator
 
 RUN_ROUTE = "GET /v1/runs/{id}"
@@ -350,3 +359,125 @@ def test_slow_server_is_a_clear_timeout_in_bounded_time(scenario, emulator, run_
     assert "timed out" in message and emulator.base_url in message and f"GET /v1/runs/{run_id}" in message
     assert not isinstance(info.value, LaminaConnectionError) and elapsed < 2.5
     assert fired(emulator) - f0 == 2  # every injected fault hit this call
+
+
+# 10. servers that never finish: every call has a total bound (issue 12 item 4) ---------------------------
+@dataclass
+class Drip:
+    """Status line and headers, then `pieces` one every `every` seconds (round and round when
+    `forever`): a body sent one byte at a time, or an event stream that only ever pings."""
+
+    pieces: list[bytes]
+    every: float = 0.1
+    content_type: str = "application/json"
+    forever: bool = False
+
+
+class DripServer(WireServer):
+    def _act(self, conn: socket.socket, action: object) -> bool:
+        if not isinstance(action, Drip):
+            return super()._act(conn, action)
+        length = "" if action.forever else f"Content-Length: {sum(map(len, action.pieces))}\r\n"
+        try:
+            conn.sendall(f"HTTP/1.1 200 OK\r\nContent-Type: {action.content_type}\r\n{length}\r\n".encode())
+            while True:
+                for piece in action.pieces:
+                    if self._stop.wait(action.every):
+                        return False
+                    conn.sendall(piece)
+                if not action.forever:
+                    return True
+        except OSError:
+            return False
+
+
+def _bytes_of(body: dict) -> list[bytes]:
+    raw = json.dumps(body).encode()
+    return [raw[i:i + 1] for i in range(len(raw))]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_body_sent_one_byte_at_a_time_is_cut_at_the_total_bound(scenario, kind):
+    drip = Drip(_bytes_of(run_body(status="running")), every=0.1)  # about 20 s of bytes
+    with DripServer(fallback=drip) as wire:
+        t0 = time.monotonic()
+        with pytest.raises(TransportError) as info:
+            drive(kind, lambda c: c.get_run("run_wire_1"), api_key="lma_test_0123456789",
+                  base_url=wire.base_url, timeout=httpx.Timeout(1.0), max_retries=0)
+        elapsed = time.monotonic() - t0
+    assert elapsed < 2.6, f"get_run took {elapsed:.1f} s; its total bound is connect + read = 2 s"
+    assert "timed out" in str(info.value) and "in total" in str(info.value)
+    scenario.add(faults_injected=1, faults_survived=1)
+
+
+PING_ONLY = {"comments": [b": ping\n\n"], "ping_events": [b"event: ping\ndata: 1\n\n"],
+             "one_endless_line": [b"x"]}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("stream", list(PING_ONLY))
+def test_wait_on_a_stream_that_only_pings_ends_within_its_timeout(scenario, kind, stream):
+    pings = Drip(PING_ONLY[stream], every=0.05, content_type="text/event-stream", forever=True)
+    with DripServer(pings, fallback=Respond(200, run_body(status="running"))) as wire:
+        seen: list = []
+        t0 = time.monotonic()
+        with pytest.raises(WaitTimeout):
+            drive(kind, lambda c: c.wait("run_wire_1", timeout=2, on_update=seen.append),
+                  api_key="lma_test_0123456789", base_url=wire.base_url, wait_strategy="stream")
+        elapsed = time.monotonic() - t0
+    assert elapsed < 2 + GRACE + 0.6, f"wait(timeout=2) took {elapsed:.1f} s"
+    scenario.add(faults_injected=1, faults_survived=1)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_wait_on_a_long_poll_that_drips_ends_within_its_timeout(scenario, kind):
+    drip = Drip(_bytes_of(run_body(status="running")), every=0.1)
+    with DripServer(fallback=drip) as wire:
+        t0 = time.monotonic()
+        with pytest.raises(WaitTimeout):
+            drive(kind, lambda c: c.wait("run_wire_1", timeout=2), api_key="lma_test_0123456789",
+                  base_url=wire.base_url, wait_strategy="wait")
+        elapsed = time.monotonic() - t0
+    assert elapsed < 2 + GRACE + 0.6, f"wait(timeout=2) took {elapsed:.1f} s"
+    scenario.add(faults_injected=1, faults_survived=1)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_huge_api_body_is_refused_at_the_cap_with_bounded_memory(scenario, kind):
+    huge = b'{"data": {"runId": "run_wire_1", "status": "completed", "pad": "' + b"x" * (64 << 20) + b'"}}'
+    with WireServer(fallback=Respond(200, huge, {"Content-Type": "application/json"}, fault=True)) as wire:
+        tracemalloc.start()
+        try:
+            with pytest.raises(ResponseError, match="16 MiB") as info:
+                drive(kind, lambda c: c.get_run("run_wire_1"), api_key="lma_test_0123456789",
+                      base_url=wire.base_url, max_retries=0)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert peak < 3 * MAX_BODY, f"reading a 64 MiB body peaked at {peak / 2**20:.0f} MiB"
+    assert "req_wire_1" in str(info.value) and len(str(info.value)) < 600
+    scenario.add(faults_injected=wire.fired, faults_survived=wire.fired)
+
+
+ABSURD_HINTS = {"retry_after_decades": Respond(429, {"error": "slow down", "code": "RATE_LIMITED"},
+                                               {"Retry-After": "999999999"}),
+                "body_hint_decades": Respond(429, {"error": "slow down", "code": "RATE_LIMITED",
+                                                   "retryAfter": 10**12}),
+                "window_reset_decades": Respond(200, run_body(), {"RateLimit-Limit": "100",
+                                                                 "RateLimit-Remaining": "0",
+                                                                 "RateLimit-Reset": "999999999"},
+                                                fault=True)}
+
+
+@pytest.mark.parametrize("hint", list(ABSURD_HINTS))
+def test_an_absurd_server_hint_pauses_the_shared_governor_at_most_ten_minutes(scenario, hint):
+    governor = RateGovernor()
+    with WireServer(fallback=ABSURD_HINTS[hint]) as wire, pytest.warns(LaminaWarning, match="at most 600 s"):
+        try:
+            drive("sync", lambda c: c.get_run("run_wire_1"), api_key="lma_test_0123456789",
+                  base_url=wire.base_url, governor=governor)
+        except RateLimitError as exc:
+            assert exc.retry_after == MAX_SERVER_WAIT
+    paused = governor.state()["paused_for"]
+    assert 590 < paused <= MAX_SERVER_WAIT, paused
+    scenario.add(faults_injected=1, faults_survived=int(paused <= MAX_SERVER_WAIT))
