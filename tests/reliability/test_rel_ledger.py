@@ -196,12 +196,12 @@ def test_removed_parameter_is_a_clear_error_and_the_ledger_keeps_every_run(
 ):
     emulator, ledger, n = editable, tmp_path / "l.sqlite", 8
     df = pd.DataFrame({"text": [f"{uuid.uuid4().hex[:8]} p {i}" for i in range(n)], "look": ["Neon"] * n})
+    scenario.add(faults_injected=1)  # a kernel stopped mid-batch, then the app loses a parameter
     emulator.configure(hold=True)
     emulator.reset_stats()
     partial = _interrupted_batch(client, emulator, df, ledger, columns={"text": "Prompt", "look": "Style"})
     assert partial.lamina.report["in_flight"] == n
     emulator.edit_app(TEXT_TO_IMAGE, drop=["style"])  # the author removed "Style"
-    scenario.add(faults_injected=1)
     with pytest.raises(ValueError, match="'Style' matches no parameter of 'Text to Image'"):
         run_dataframe(
             df,
@@ -235,11 +235,11 @@ def test_removed_option_flags_only_its_rows_and_fixed_rows_reuse_the_rest(
     emulator, ledger, n = editable, tmp_path / "l.sqlite", 9
     styles = ["Neon", "Watercolor", "Photographic"] * 3
     df = pd.DataFrame({"prompt": [f"{uuid.uuid4().hex[:8]} o {i}" for i in range(n)], "style": styles})
+    scenario.add(faults_injected=1)  # a kernel stopped mid-batch, then an option disappears
     emulator.configure(hold=True)
     emulator.reset_stats()
     _interrupted_batch(client, emulator, df, ledger)
     emulator.edit_app(TEXT_TO_IMAGE, options={"style": ["Watercolor", "Photographic", "Pixel Art"]})
-    scenario.add(faults_injected=1)
     emulator.configure(hold=False)
     with pytest.raises(ValidationError, match="nothing was sent") as info:
         run_dataframe(df, TEXT_TO_IMAGE, client=client, journal=ledger, progress=False)

@@ -42,11 +42,25 @@ SCENARIOS = textwrap.dedent("""
 """)
 
 
+# Like tests/conftest.py's canary check: a wrapper further out fails a phase after the test passed.
+OUTER_VERDICT = textwrap.dedent("""
+    import pytest
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(item, call):
+        outcome = yield
+        report = outcome.get_result()
+        if any("LEAKED" in text for _, text in report.sections):
+            report.outcome = "failed"
+""")
+
+
 def run_matrix(tmp_path: Path, tests: str) -> tuple[int, str, dict]:
-    matrix = tmp_path / "matrix"
-    matrix.mkdir(parents=True)
-    shutil.copy(HERE / "conftest.py", matrix / "conftest.py")
-    (matrix / "test_scenarios.py").write_text(tests)
+    matrix = tmp_path / "tests"  # laid out like the suite: tests/conftest.py, tests/reliability/
+    (matrix / "reliability").mkdir(parents=True)
+    (matrix / "conftest.py").write_text(OUTER_VERDICT)
+    shutil.copy(HERE / "conftest.py", matrix / "reliability" / "conftest.py")
+    (matrix / "reliability" / "test_scenarios.py").write_text(tests)
     env = {**os.environ, "LAMINA_BENCH_OUTPUT": str(tmp_path / "out")}
     done = subprocess.run([sys.executable, str(BENCH), str(matrix)], env=env, capture_output=True,
                           text=True, timeout=120)
@@ -66,6 +80,12 @@ def test_a_broken_scenario_lowers_the_line_and_fails_the_bench(tmp_path, scenari
     outcomes = {r["scenario"]: r["outcome"] for r in report["scenarios"]}
     assert outcomes["test_without_the_fixture"] == "passed"  # every test is a scenario
     assert outcomes["test_skipped"] == "skipped"
+
+
+def test_a_scenario_failed_after_its_call_by_the_canary_check_did_not_survive(tmp_path, scenario):
+    leaky = "def test_leaks(scenario):\n    scenario.add(faults_injected=1)\n    print('LEAKED')\n"
+    code, out, report = run_matrix(tmp_path, leaky)
+    assert code == 1 and out.startswith("reliability: 0/1 scenarios survived (NOT SURVIVED: test_leaks)")
 
 
 def test_a_clean_matrix_exits_zero_and_a_nonzero_counter_does_not(tmp_path, scenario):
