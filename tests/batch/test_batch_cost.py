@@ -1,0 +1,60 @@
+"""The fan-out's own cost: what `%load_ext` imports, what a fully ledgered re-run sends, memory per row.
+
+Timings are not asserted here (the machine is shared); requests, imports and sizes are. The CPU
+ratios are printed by bench/fanout_cpu.py and bench/client.py.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+
+def _run_python(code: str) -> str:
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+SHELL = """
+    import sys
+    from IPython.core.interactiveshell import InteractiveShell
+    shell = InteractiveShell.instance(colors="nocolor")
+"""
+
+
+def test_load_ext_does_not_import_pandas_and_df_lamina_works_once_pandas_is_imported():
+    out = _run_python(SHELL + """
+    shell.run_line_magic("load_ext", "lamina_jupyter")
+    print("after load_ext:", "pandas" in sys.modules)
+    import pandas as pd
+    from lamina_jupyter.batch.accessor import LaminaAccessor
+    print("accessor:", type(pd.DataFrame({"prompt": ["a"]}).lamina).__name__)
+    """)
+    assert "after load_ext: False" in out
+    assert "accessor: LaminaAccessor" in out
+
+
+def test_load_ext_after_pandas_registers_at_once():
+    out = _run_python(SHELL + """
+    import pandas as pd
+    shell.run_line_magic("load_ext", "lamina_jupyter")
+    print("accessor:", type(pd.DataFrame({"prompt": ["a"]}).lamina).__name__)
+    """)
+    assert "accessor: LaminaAccessor" in out
+
+
+def test_pandas_imported_inside_a_cell_has_df_lamina_in_the_same_cell():
+    out = _run_python(SHELL + """
+    shell.run_line_magic("load_ext", "lamina_jupyter")
+    shell.run_line_magic("load_ext", "lamina_jupyter")  # loading twice installs one hook, not two
+    result = shell.run_cell("import pandas as pd\\nkind = type(pd.DataFrame({'a': [1]}).lamina).__name__")
+    result.raise_error()
+    print("accessor:", shell.user_ns["kind"])
+    from lamina_jupyter.batch import pandas_hook
+    print("hooks left:", sum(isinstance(f, pandas_hook.PandasFinder) for f in sys.meta_path))
+    """)
+    assert "accessor: LaminaAccessor" in out
+    assert "hooks left: 0" in out
