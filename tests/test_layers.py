@@ -22,7 +22,8 @@ ALLOWED = {
 EMULATOR_USERS = {"notebook/session.py", "notebook/demo.py"}
 # Inside core, a module imports only modules of a lower rank: the sans-IO steps never reach the driver.
 CORE_RANK = {"redact": 0, "ratelimit": 0, "models": 0, "errors": 1, "config": 2, "inputs": 2, "webhooks": 2,
-             "protocol": 3, "flows": 4, "watch": 5, "connection": 6, "client": 7}
+             "protocol": 3, "flows": 4, "watch": 5, "connection": 6, "client": 7,
+             "tls": 0}
 # A core module's own top-level imports: the standard library and httpx, nothing heavier.
 CORE_TOP_LEVEL_THIRD_PARTY = {"httpx"}
 

@@ -102,7 +102,7 @@ class Job:
         if source is None:
             return AsyncClient(interactive=False), True
         s = source.settings
-        return AsyncClient(
+        made = AsyncClient(
             api_key=s.api_key,
             base_url=s.base_url,
             api=s.api,
@@ -110,7 +110,9 @@ class Job:
             max_retries=s.max_retries,
             governor=source.governor,
             interactive=False,
-        ), True
+        )
+        made._ctx.app_cache = source._ctx.app_cache  # same server and key: a re-run refetches nothing
+        return made, True
 
     async def prepare(self, in_caller_loop: bool) -> None:
         """Client, app details, column mapping and the validation of every row (before any spend)."""

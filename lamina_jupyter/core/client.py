@@ -22,6 +22,7 @@ from .models import App, Estimate, Run
 from .protocol import CloseStream, Emit, NextLine, OpenStream, Sleep
 from .ratelimit import RateGovernor
 from .redact import Secret
+from .tls import shared_ssl_context
 
 OnUpdate = Callable[[Run], Any]
 
@@ -40,7 +41,8 @@ class Client(ClientBase):
         api_key = Secret(api_key) if isinstance(api_key, str) else api_key
         super().__init__(api_key, base_url, api, timeout, max_retries, governor=governor,
                          wait_strategy=wait_strategy, interactive=interactive)
-        self._http = httpx.Client(auth=self._auth, timeout=self.settings.timeout, transport=transport)
+        self._http = httpx.Client(auth=self._auth, timeout=self.settings.timeout, transport=transport,
+                                  verify=shared_ssl_context())
 
     def _steps(self, flow: Generator[Any, Any, Any], box: list[Any]) -> Iterator[Any]:
         """The sync driver: performs each step, yields emitted values, puts the result in box."""
@@ -156,7 +158,8 @@ class AsyncClient(ClientBase):
         api_key = Secret(api_key) if isinstance(api_key, str) else api_key
         super().__init__(api_key, base_url, api, timeout, max_retries, governor=governor,
                          wait_strategy=wait_strategy, interactive=interactive)
-        self._http = httpx.AsyncClient(auth=self._auth, timeout=self.settings.timeout, transport=transport)
+        self._http = httpx.AsyncClient(auth=self._auth, timeout=self.settings.timeout, transport=transport,
+                                       verify=shared_ssl_context())
 
     async def _steps(self, flow: Generator[Any, Any, Any], box: list[Any]) -> AsyncIterator[Any]:
         """The async driver: the same loop as Client._steps with awaits."""

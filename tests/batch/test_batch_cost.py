@@ -10,6 +10,10 @@ import subprocess
 import sys
 import textwrap
 
+from suite import TEXT_TO_IMAGE
+
+from lamina_jupyter import run_dataframe
+
 
 def _run_python(code: str) -> str:
     done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
@@ -58,3 +62,27 @@ def test_pandas_imported_inside_a_cell_has_df_lamina_in_the_same_cell():
     """)
     assert "accessor: LaminaAccessor" in out
     assert "hooks left: 0" in out
+
+
+def test_rerun_of_a_fully_ledgered_row_sends_no_request(client, emulator, prompts):
+    """The second call reuses the ledger's result and the user client's cached app (fetched < 60 s
+    ago in this process): nothing goes over the wire, not even the app lookup by name."""
+    df = prompts(1)
+    first = run_dataframe(df, TEXT_TO_IMAGE, client=client, progress=False)
+    assert first["lamina_status"].tolist() == ["completed"]
+    emulator.reset_stats()
+    again = run_dataframe(df, TEXT_TO_IMAGE, client=client, progress=False)
+    assert emulator.stats["requests"] == 0, emulator.stats["requests_by_route"]
+    assert again["lamina_run_id"].tolist() == first["lamina_run_id"].tolist()
+    assert again.attrs["lamina"]["report"]["reused"] == 1
+
+
+def test_a_new_app_version_is_seen_once_the_shared_cache_expires(client, emulator, prompts):
+    """Sharing the user client's app cache keeps its 60 s lifetime: an expired entry is fetched again."""
+    df = prompts(1)
+    run_dataframe(df, TEXT_TO_IMAGE, client=client, progress=False)
+    for stamp, app in list(client._ctx.app_cache.values()):
+        client._ctx.app_cache[app.id] = client._ctx.app_cache[app.name] = (stamp - 3600, app)
+    emulator.reset_stats()
+    run_dataframe(df, TEXT_TO_IMAGE, client=client, progress=False)
+    assert emulator.stats["requests"] >= 1 and emulator.stats["runs_created"] == 0
