@@ -41,27 +41,35 @@ def cpu(fn: Callable[[], Any]) -> tuple[float, Any]:
     return time.process_time() - c0, result
 
 
-async def plain_runs(base_url: str, key: str, prompts: list[str], wait: str, concurrency: int) -> None:
-    """The floor: one httpx.AsyncClient starting each run and watching it with `wait` ("wait" or
-    "stream"), the same 2 requests per run as the library, no validation, retries or ledger."""
-    sem = asyncio.Semaphore(concurrency)
-    headers = {"Authorization": f"Bearer {key}"}
-    async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=60) as http:
+class PlainHttpx:
+    """The floor: a bare httpx.AsyncClient starting each run and watching it with "wait" or "stream",
+    the same 2 requests per run as the library, with no validation, retries, governor or ledger.
+    In-flight runs are capped at httpx's pool size, as any careful caller would (past it httpcore's
+    pool bookkeeping dominates)."""
 
-        async def one(prompt: str) -> None:
-            async with sem:
-                started = await http.post(f"/v1/apps/{APP}/runs", json={"inputs": {"Prompt": prompt}})
-                run_id = started.json()["data"]["runId"]
-                if wait == "stream":
-                    async with http.stream("GET", f"/v1/runs/{run_id}/stream") as response:
-                        async for _ in response.aiter_lines():
-                            pass
-                else:
-                    while (await http.get(f"/v1/runs/{run_id}/wait", params={"timeout": 60})).json()[
-                            "data"]["status"] in ("queued", "running"):
+    def __init__(self, base_url: str, key: str, pool: int = 100) -> None:
+        self.http = httpx.AsyncClient(base_url=base_url, headers={"Authorization": f"Bearer {key}"},
+                                      timeout=httpx.Timeout(60, pool=None))
+        self.slots = asyncio.Semaphore(pool)
+
+    async def run(self, prompt: str, wait: str) -> None:
+        async with self.slots:
+            started = await self.http.post(f"/v1/apps/{APP}/runs", json={"inputs": {"Prompt": prompt}})
+            run_id = started.json()["data"]["runId"]
+            if wait == "stream":
+                async with self.http.stream("GET", f"/v1/runs/{run_id}/stream") as response:
+                    async for _ in response.aiter_lines():
                         pass
+                return
+            while (await self.http.get(f"/v1/runs/{run_id}/wait", params={"timeout": 60})).json()[
+                    "data"]["status"] in ("queued", "running"):
+                pass
 
-        await asyncio.gather(*(one(p) for p in prompts))
+    async def runs(self, prompts: list[str], wait: str) -> None:
+        await asyncio.gather(*(self.run(p, wait) for p in prompts))
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
 
 
 def emulator_stats(base_url: str, key: str, reset: bool = False) -> dict[str, Any]:

@@ -18,7 +18,7 @@ import uuid
 from pathlib import Path
 
 import pandas as pd
-from emulator_process import APP, cpu, emulator_process, emulator_stats, plain_runs
+from emulator_process import APP, PlainHttpx, cpu, emulator_process, emulator_stats
 
 from lamina_jupyter import Client, run_dataframe
 
@@ -26,6 +26,14 @@ from lamina_jupyter import Client, run_dataframe
 def prompts(n: int) -> list[str]:
     tag = uuid.uuid4().hex[:8]
     return [f"{tag} cpu bench {i}" for i in range(n)]
+
+
+async def plain_fanout(url: str, key: str, batch: list[str], concurrency: int) -> None:
+    http = PlainHttpx(url, key, pool=concurrency)
+    try:
+        await http.runs(batch, "stream")
+    finally:
+        await http.aclose()
 
 
 def ledgered_rerun(client: Client, url: str, key: str, ledger: Path, calls: int = 15) -> None:
@@ -51,7 +59,7 @@ def fanout(client: Client, url: str, key: str, rows: int, concurrency: int = 16)
                 df, APP, client=client, concurrency=concurrency, progress=False, journal=journal))
             assert (result["lamina_status"] == "completed").all()
             figures[label] = seconds / rows
-    seconds, _ = cpu(lambda: asyncio.run(plain_runs(url, key, prompts(rows), "stream", concurrency)))
+    seconds, _ = cpu(lambda: asyncio.run(plain_fanout(url, key, prompts(rows), concurrency)))
     figures["plain httpx"] = seconds / rows
     base = figures["plain httpx"]
     print(f"[2] run_dataframe, {rows} rows, concurrency {concurrency}, start + event stream per run:")

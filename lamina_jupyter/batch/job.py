@@ -12,6 +12,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from ..core.client import POOL_SIZE
 from ..core.errors import LaminaWarning
 from ..core.models import App
 from .engine import Engine
@@ -22,7 +23,6 @@ from .progress import Tracker
 from .report import DryRunReport
 from .results import result_frame
 
-POOL_SIZE = 100  # httpx's default max_connections, which core/client.py keeps
 ASSUMED_RUN_SECONDS = 30.0  # Lamina docs: 10-30 s for a typical fast image app
 
 
