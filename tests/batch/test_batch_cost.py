@@ -13,6 +13,7 @@ import textwrap
 from suite import TEXT_TO_IMAGE
 
 from lamina_jupyter import run_dataframe
+from lamina_jupyter.batch.ledger import Journal
 
 
 def _run_python(code: str) -> str:
@@ -86,3 +87,23 @@ def test_a_new_app_version_is_seen_once_the_shared_cache_expires(client, emulato
     emulator.reset_stats()
     run_dataframe(df, TEXT_TO_IMAGE, client=client, progress=False)
     assert emulator.stats["requests"] >= 1 and emulator.stats["runs_created"] == 0
+
+
+def test_ledger_commits_without_an_fsync_each_and_a_killed_process_loses_nothing(tmp_path):
+    """WAL with synchronous=NORMAL: once COMMIT returns the write is the OS's (a SIGKILLed kernel loses
+    nothing); only a power loss can drop the last commits. FULL fsynced three times per row on the
+    event loop's thread (bench/fanout_cpu.py)."""
+    path = tmp_path / "runs.sqlite"
+    with Journal(path) as journal:
+        assert journal._conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+        journal.add_pending([("k", 1, "b", "o", "a", "0", "f", "{}")])
+    killed = subprocess.run([sys.executable, "-c", textwrap.dedent(f"""
+        import os, signal
+        from lamina_jupyter.batch.ledger import Journal
+        journal = Journal({str(path)!r})
+        journal.submitting("k", 1, 1.0)
+        os.kill(os.getpid(), signal.SIGKILL)  # no close, no checkpoint
+        """)], capture_output=True, text=True, timeout=60)
+    assert killed.returncode == -9, killed.stderr
+    with Journal(path) as journal:
+        assert journal.latest(["k"])["k"].state == "SUBMITTING"
