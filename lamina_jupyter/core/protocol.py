@@ -50,6 +50,7 @@ from .models import MediaFetcher
 from .ratelimit import RateGovernor
 
 MAX_HINT = 120.0
+KNOWN_RUNS_LIMIT = 4096  # run ids a client remembers (far more than start within a reconcile window)
 USER_AGENT = "lamina-jupyter/0.1.0"
 
 
@@ -96,6 +97,27 @@ class OutcomeUnknown(Exception):
         self.busy = busy  # timed out (read timeout, 504): the server may still be creating the run
 
 
+class RecentIds:
+    """The most recently seen run ids, oldest dropped first: a long-lived client's memory of its runs
+    stays bounded. Reconciliation only asks about runs created in the last seconds."""
+
+    def __init__(self, limit: int = KNOWN_RUNS_LIMIT) -> None:
+        self._ids: dict[str, None] = {}
+        self._limit = limit
+
+    def add(self, run_id: str) -> None:
+        self._ids.pop(run_id, None)
+        self._ids[run_id] = None
+        if len(self._ids) > self._limit:
+            del self._ids[next(iter(self._ids))]
+
+    def __contains__(self, run_id: object) -> bool:
+        return run_id in self._ids
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+
 @dataclass
 class Context:
     """Everything a flow needs besides I/O. One per client; cheap to build in tests."""
@@ -112,7 +134,7 @@ class Context:
     fetcher: MediaFetcher | None = None
     strategy: str = "auto"            # how wait() watches a v1 run: auto | wait | stream | poll
     interactive: bool = True
-    known_runs: set[str] = field(default_factory=set)
+    known_runs: RecentIds = field(default_factory=RecentIds)
     app_cache: dict[str, tuple[float, Any]] = field(default_factory=dict)
 
     def url(self, template: str, *ids: str) -> str:

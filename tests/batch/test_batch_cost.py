@@ -14,6 +14,7 @@ from suite import TEXT_TO_IMAGE
 
 from lamina_jupyter import run_dataframe
 from lamina_jupyter.batch.ledger import Journal
+from lamina_jupyter.batch.mapping import map_columns, plan_rows
 
 
 def _run_python(code: str) -> str:
@@ -107,3 +108,15 @@ def test_ledger_commits_without_an_fsync_each_and_a_killed_process_loses_nothing
     assert killed.returncode == -9, killed.stderr
     with Journal(path) as journal:
         assert journal.latest(["k"])["k"].state == "SUBMITTING"
+
+
+def test_text_rows_keep_one_dict_for_inputs_and_payload(client, prompts):
+    """For text and option values the wire payload equals the inputs: one dict per planned row, not
+    two (10,000 planned rows cost ~630 B each)."""
+    app = client.get_app(TEXT_TO_IMAGE)
+    df = prompts(3, **{"Aspect Ratio": ["16:9", None, "1:1"]})
+    cmap = map_columns(app, df.columns)
+    planned, problems = plan_rows(app, zip(df.index, df.to_dict("records"), strict=True), cmap)
+    assert not problems and len(planned) == 3
+    assert all(row.payload is row.inputs for row in planned)
+    assert planned[0].inputs == {"Prompt": df["prompt"].iloc[0], "Aspect Ratio": "16:9"}

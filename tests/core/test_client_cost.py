@@ -16,6 +16,8 @@ from suite import TEXT_TO_IMAGE
 
 from lamina_jupyter import AsyncClient, Client
 from lamina_jupyter.core.client import POOL_SIZE
+from lamina_jupyter.core.flows import parse_run
+from lamina_jupyter.core.protocol import KNOWN_RUNS_LIMIT, Context
 from lamina_jupyter.core.watch import DRAIN_SECONDS
 
 
@@ -136,3 +138,15 @@ async def test_gathered_runs_keep_in_flight_requests_within_the_pool(emulator, s
                                       for i in range(POOL_SIZE + 30)))
     assert all(r.status == "completed" for r in runs)
     assert transport.peak == POOL_SIZE and transport.now == 0
+
+
+def test_a_long_lived_client_remembers_a_bounded_number_of_run_ids():
+    """known_runs (what reconciliation excludes as "ours, seen already") grew with every run parsed
+    for the client's lifetime; it keeps the most recent ids, far more than a reconcile window holds."""
+    ctx = Context(base_url="http://lamina.test")
+    for i in range(3 * KNOWN_RUNS_LIMIT):
+        parse_run(ctx, {"runId": f"run-{i}", "status": "queued", "outputs": []})
+    parse_run(ctx, {"runId": "run-0", "status": "completed", "outputs": []})  # seen again: kept as recent
+    assert len(ctx.known_runs) == KNOWN_RUNS_LIMIT
+    assert f"run-{3 * KNOWN_RUNS_LIMIT - 1}" in ctx.known_runs and "run-0" in ctx.known_runs
+    assert "run-1" not in ctx.known_runs
