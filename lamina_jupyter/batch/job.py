@@ -14,9 +14,10 @@ from typing import Any
 
 from ..core.client import POOL_SIZE
 from ..core.errors import LaminaWarning
+from ..core.flows import APP_CACHE_SECONDS
 from ..core.models import App
-from .engine import Engine
-from .ledger import DEFAULT_PATH, Journal
+from .engine import REUSED_STATUSES, Engine
+from .ledger import DEFAULT_PATH, TERMINAL, Attempt, Journal
 from .mapping import ColumnMap, map_columns, plan_rows, problems_error
 from .outcome import Outcome, Report, assign_keys, origin_of
 from .progress import Tracker
@@ -42,6 +43,11 @@ def _session_client() -> Any:
             if found is not None:
                 return found
     return getattr(session, "client", None)
+
+
+def reusable(attempt: Attempt | None) -> bool:
+    """A ledger entry whose result a re-run reuses instead of starting the row again."""
+    return attempt is not None and attempt.state == TERMINAL and attempt.status in REUSED_STATUSES
 
 
 def journal_path(journal: Any) -> Path | None:
@@ -115,10 +121,40 @@ class Job:
         return made, True
 
     async def prepare(self, in_caller_loop: bool) -> None:
-        """Client, app details, column mapping and the validation of every row (before any spend)."""
+        """Client, app details, column mapping and the validation of every row (before any spend).
+
+        The app may come from the source client's cache (fetched < 60 s ago in this process): enough
+        when the ledger holds every row's result, since nothing is sent. Otherwise the app is fetched
+        again, so rows about to be sent or followed are checked against its parameters as they are now."""
         self.aclient, self._owns_client = self._async_client(in_caller_loop)
         self.tracker.rate_wait = self.aclient.governor.waiting_seconds
-        self.app: App = await self.aclient.get_app(self.app_ref)
+        cache = self.aclient._ctx.app_cache
+        hit = cache.get(self.app_ref) if isinstance(self.app_ref, str) else None
+        cached = hit is not None and self.aclient._ctx.clock() - hit[0] < APP_CACHE_SECONDS
+        first = await self.aclient.get_app(self.app_ref)
+        app: App | None = first
+        try:
+            self._plan(first)
+        except ValueError:
+            if not cached:
+                raise
+            app = None  # planned against a cached app: try the app as it is now before saying so
+        if hit is not None and cached and (app is None or not self._ledger_has_every_row()):
+            for name in (hit[1].id, hit[1].name):
+                cache.pop(name, None)
+            fresh = await self.aclient.get_app(self.app_ref)
+            if fresh != app:
+                self._plan(fresh)
+
+    def _ledger_has_every_row(self) -> bool:
+        if self.only is not None or self.journal_path is None or not self.journal_path.exists():
+            return False
+        self.journal = Journal(self.journal_path)  # kept open for execute(); close() closes it
+        ledger = self.journal.latest(self.keys)
+        return all(reusable(ledger.get(k)) for k in self.keys)
+
+    def _plan(self, app: App) -> None:
+        self.app: App = app
         self.cmap: ColumnMap = map_columns(
             self.app, self.df.columns, self.columns, self.constants, warn=False
         )
@@ -147,11 +183,7 @@ class Job:
         if self.journal_path and self.journal_path.exists():
             with Journal(self.journal_path) as j:
                 ledger = j.latest(self.keys)
-        reuse = sum(
-            1
-            for k in self.keys
-            if k in ledger and ledger[k].state == "TERMINAL" and ledger[k].status in ("completed", "failed")
-        )
+        reuse = sum(1 for k in self.keys if reusable(ledger.get(k)))
         attach = sum(1 for k in self.keys if k in ledger and ledger[k].state in ("SUBMITTED", "SUBMITTING"))
         to_submit = len(self.planned) - reuse - attach
         credits, credit_note = None, ""
@@ -184,7 +216,8 @@ class Job:
         )
 
     async def execute(self, thumbnails: bool) -> None:
-        self.journal = Journal(self.journal_path) if self.journal_path else None
+        if self.journal is None and self.journal_path:
+            self.journal = Journal(self.journal_path)
         pairs = [
             (r, k)
             for r, k in zip(self.planned, self.keys, strict=False)

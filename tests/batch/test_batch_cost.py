@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
 from suite import TEXT_TO_IMAGE
 
 from lamina_jupyter import run_dataframe
@@ -79,15 +80,17 @@ def test_rerun_of_a_fully_ledgered_row_sends_no_request(client, emulator, prompt
     assert again.attrs["lamina"]["report"]["reused"] == 1
 
 
-def test_a_new_app_version_is_seen_once_the_shared_cache_expires(client, emulator, prompts):
-    """Sharing the user client's app cache keeps its 60 s lifetime: an expired entry is fetched again."""
-    df = prompts(1)
+def test_rows_to_send_are_checked_against_the_app_as_it_is_now_not_the_cached_one(client, emulator, prompts):
+    """The shared cache only spares the lookup when the ledger holds every row: a new row is planned
+    against the app fetched again, so a parameter removed a moment ago is reported, not sent."""
+    df = prompts(1, **{"Aspect Ratio": ["16:9"]})
     run_dataframe(df, TEXT_TO_IMAGE, client=client, progress=False)
-    for stamp, app in list(client._ctx.app_cache.values()):
-        client._ctx.app_cache[app.id] = client._ctx.app_cache[app.name] = (stamp - 3600, app)
+    emulator.edit_app(TEXT_TO_IMAGE, drop=["aspect-ratio"])
     emulator.reset_stats()
-    run_dataframe(df, TEXT_TO_IMAGE, client=client, progress=False)
-    assert emulator.stats["requests"] >= 1 and emulator.stats["runs_created"] == 0
+    with pytest.raises(ValueError, match="'Aspect Ratio'"):
+        run_dataframe(prompts(1, **{"Aspect Ratio": ["16:9"]}), TEXT_TO_IMAGE, client=client, progress=False,
+                      columns={"Aspect Ratio": "Aspect Ratio"})
+    assert emulator.stats["requests"] == 1 and emulator.stats["runs_created"] == 0  # the app, fetched again
 
 
 def test_ledger_commits_without_an_fsync_each_and_a_killed_process_loses_nothing(tmp_path):
