@@ -12,11 +12,13 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from ..core.client import POOL_SIZE
 from ..core.errors import LaminaWarning
+from ..core.flows import APP_CACHE_SECONDS
 from ..core.models import App
 from .budget import check_limit, plan_budget
-from .engine import Engine
-from .ledger import DEFAULT_PATH, Journal
+from .engine import REUSED_STATUSES, Engine
+from .ledger import DEFAULT_PATH, TERMINAL, Attempt, Journal
 from .lineage import check_drift
 from .mapping import ColumnMap, map_columns, plan_rows, problems_error, server_columns
 from .outcome import Outcome, Report, assign_keys, origin_of
@@ -24,7 +26,6 @@ from .progress import Tracker
 from .report import DryRunReport
 from .results import result_frame
 
-POOL_SIZE = 100  # httpx's default max_connections, which core/client.py keeps
 ASSUMED_RUN_SECONDS = 30.0  # Lamina docs: 10-30 s for a typical fast image app
 
 
@@ -44,6 +45,11 @@ def _session_client() -> Any:
             if found is not None:
                 return found
     return getattr(session, "client", None)
+
+
+def reusable(attempt: Attempt | None) -> bool:
+    """A ledger entry whose result a re-run reuses instead of starting the row again."""
+    return attempt is not None and attempt.state == TERMINAL and attempt.status in REUSED_STATUSES
 
 
 def journal_path(journal: Any) -> Path | None:
@@ -108,7 +114,7 @@ class Job:
         if source is None:
             return AsyncClient(interactive=False), True
         s = source.settings
-        return AsyncClient(
+        made = AsyncClient(
             api_key=s.api_key,
             base_url=s.base_url,
             api=s.api,
@@ -116,14 +122,48 @@ class Job:
             max_retries=s.max_retries,
             governor=source.governor,
             interactive=False,
-        ), True
+        )
+        made._ctx.app_cache = source._ctx.app_cache  # same server and key: a re-run refetches nothing
+        return made, True
 
     async def prepare(self, in_caller_loop: bool) -> None:
-        """Client, app details, column mapping and the validation of every row (before any spend)."""
+        """Client, app details, column mapping and the validation of every row (before any spend).
+
+        The app may come from the source client's cache (fetched < 60 s ago in this process): enough
+        when the ledger holds every row's result, since nothing is sent. Otherwise the app is fetched
+        again, so rows about to be sent or followed are checked against its parameters as they are now."""
         self.aclient, self._owns_client = self._async_client(in_caller_loop)
         self.tracker.rate_wait = self.aclient.governor.waiting_seconds
         self.tracker.request_interval = lambda: self.aclient.governor.state()["interval"] or 0.0
-        self.app: App = await self.aclient.get_app(self.app_ref)
+        cache = self.aclient._ctx.app_cache
+        hit = cache.get(self.app_ref) if isinstance(self.app_ref, str) else None
+        cached = hit is not None and self.aclient._ctx.clock() - hit[0] < APP_CACHE_SECONDS
+        first = await self.aclient.get_app(self.app_ref)
+        app: App | None = first
+        try:
+            self._plan(first)
+        except ValueError:
+            if not cached:
+                raise
+            app = None  # planned against a cached app: try the app as it is now before saying so
+        # a result frame carries the schema it ran with: the drift guard needs the app as it is now
+        result_frame = isinstance(self.df.attrs.get("lamina"), dict)
+        if hit is not None and cached and (app is None or result_frame or not self._ledger_has_every_row()):
+            for name in (hit[1].id, hit[1].name):
+                cache.pop(name, None)
+            fresh = await self.aclient.get_app(self.app_ref)
+            if fresh != app:
+                self._plan(fresh)
+
+    def _ledger_has_every_row(self) -> bool:
+        if self.only is not None or self.journal_path is None or not self.journal_path.exists():
+            return False
+        self.journal = Journal(self.journal_path)  # kept open for execute(); close() closes it
+        ledger = self.journal.latest(self.keys)
+        return all(reusable(ledger.get(k)) for k in self.keys)
+
+    def _plan(self, app: App) -> None:
+        self.app: App = app
         self.cmap: ColumnMap = map_columns(
             self.app, self.df.columns, self.columns, self.constants, warn=False
         )
@@ -155,11 +195,7 @@ class Job:
         if self.journal_path and self.journal_path.exists():
             with Journal(self.journal_path) as j:
                 ledger = j.latest(self.keys)
-        reuse = sum(
-            1
-            for k in self.keys
-            if k in ledger and ledger[k].state == "TERMINAL" and ledger[k].status in ("completed", "failed")
-        )
+        reuse = sum(1 for k in self.keys if reusable(ledger.get(k)))
         attach = sum(1 for k in self.keys if k in ledger and ledger[k].state in ("SUBMITTED", "SUBMITTING"))
         held = sum(1 for k in self.keys if k in ledger and ledger[k].status == "uncertain")
         to_submit = len(self.planned) - reuse - attach - held
@@ -198,7 +234,8 @@ class Job:
     async def execute(self, thumbnails: bool) -> None:
         budget = await plan_budget(self.aclient, self.app, self.max_credits)
         self.tracker.credits = budget.line
-        self.journal = Journal(self.journal_path) if self.journal_path else None
+        if self.journal is None and self.journal_path:
+            self.journal = Journal(self.journal_path)
         pairs = [
             (r, k)
             for r, k in zip(self.planned, self.keys, strict=False)

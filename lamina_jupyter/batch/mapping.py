@@ -184,6 +184,14 @@ def _stable(value: Any) -> Any:
     return value
 
 
+def _same(payload: dict[str, Any], inputs: dict[str, Any]) -> bool:
+    """True when the payload is the inputs value for value and type for type (text and options), so a
+    row can keep one dict instead of two; 1 vs 1.0 or True differ in the fingerprint, so they never match."""
+    return payload.keys() == inputs.keys() and all(
+        type(v) is type(inputs[k]) and type(v) in (str, int, float, bool) and v == inputs[k]
+        for k, v in payload.items())
+
+
 @dataclass
 class PlannedRow:
     position: int
@@ -214,7 +222,7 @@ def plan_rows(
                 problems.append({**d, "row": position, "index": label, "column": col})
             continue
         payload = {k: _stable(v) for k, v in prepared.payload.items()}
-        planned.append(PlannedRow(position, label, inputs, payload))
+        planned.append(PlannedRow(position, label, inputs, inputs if _same(payload, inputs) else payload))
     return planned, problems
 
 

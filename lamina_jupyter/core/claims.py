@@ -11,33 +11,45 @@ from __future__ import annotations
 import math
 import threading
 
+KNOWN_RUNS_LIMIT = 16384  # run ids remembered process-wide: far more than start within a reconcile window
 UNKNOWN_OFFSET = 10.0    # seconds either way the server's clock may differ from ours before we know
 CREATED_RESOLUTION = 0.001  # createdAt has millisecond resolution
 
 
 class RunRegistry:
-    """Run ids this process started, adopted or follows. Thread-safe; `claim` is atomic, so two
-    settling starts can never both take the same run."""
+    """Run ids this process started, adopted or follows, the most recent `limit` of them (a long-lived
+    kernel's memory stays bounded; settling a start only asks about runs created seconds ago).
+    Thread-safe; `claim` is atomic, so two settling starts can never both take the same run."""
 
-    def __init__(self) -> None:
-        self._ids: set[str] = set()
+    def __init__(self, limit: int = KNOWN_RUNS_LIMIT) -> None:
+        self._ids: dict[str, None] = {}  # insertion order = recency
+        self._limit = limit
         self._lock = threading.Lock()
 
     def add(self, run_id: str) -> None:
         with self._lock:
-            self._ids.add(run_id)
+            self._remember(run_id)
 
     def claim(self, run_id: str) -> bool:
         """Take the run; False when something in this process already had it."""
         with self._lock:
             if run_id in self._ids:
                 return False
-            self._ids.add(run_id)
+            self._remember(run_id)
             return True
+
+    def _remember(self, run_id: str) -> None:
+        self._ids.pop(run_id, None)
+        self._ids[run_id] = None
+        if len(self._ids) > self._limit:
+            del self._ids[next(iter(self._ids))]
 
     def __contains__(self, run_id: object) -> bool:
         with self._lock:
             return run_id in self._ids
+
+    def __len__(self) -> int:
+        return len(self._ids)
 
 
 class ServerClock:

@@ -71,7 +71,7 @@ class OpenStream:
 
 @dataclass(frozen=True)
 class NextLine:
-    pass
+    within: float | None = None  # seconds; the async driver sends back TimeoutError after that
 
 
 @dataclass(frozen=True)

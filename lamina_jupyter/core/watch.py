@@ -45,6 +45,7 @@ WAIT_WINDOW = 60             # seconds per /wait call (docs: 60 for images, max 
 MAX_POLL_FAILURES = 5        # consecutive failed polls before giving up
 GRACE = 1.0                  # seconds past the timeout the driver still lets a request finish (a /wait
                              # timed to end at the deadline answers then); nothing runs longer
+DRAIN_LINES, DRAIN_SECONDS = 8, 1.0  # reading a stream's end after its final event (see _sse_events)
 KNOWN_STATUSES = {"queued", "running", "completed", "failed", "cancelled"}
 TRANSIENT = (TransportError, ResponseError, ServerError)
 
@@ -150,6 +151,11 @@ def _sse_events(w: _Watcher) -> Flow:
         return None
     w.ctx.governor.observe(opened.status_code, opened.headers)
     result = yield from _read_events(w)
+    if result is not None:  # the server ends the response right after the final event: reading that
+        for _ in range(DRAIN_LINES):  # end lets the pool keep the connection (closing drops it)
+            line = yield NextLine(DRAIN_SECONDS)
+            if line is None or isinstance(line, Exception):
+                break
     yield CloseStream()
     return result
 
