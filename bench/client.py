@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 
-from emulator_process import APP, PlainHttpx, emulator_process
+from _shared import APP, PlainHttpx, emulator_process
 
 from lamina_jupyter import AsyncClient
 

@@ -19,7 +19,7 @@ import uuid
 from pathlib import Path
 
 import pandas as pd
-from emulator_process import APP, PlainHttpx, cpu, emulator_process, emulator_stats
+from _shared import APP, PlainHttpx, cpu, emulator_process, emulator_stats
 
 from lamina_jupyter import Client, run_dataframe
 
