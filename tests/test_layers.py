@@ -23,7 +23,7 @@ EMULATOR_USERS = {"notebook/session.py", "notebook/demo.py"}
 # Inside core, a module imports only modules of a lower rank: the sans-IO steps never reach the driver.
 CORE_RANK = {"redact": 0, "models": 0, "claims": 0, "tls": 0, "errors": 1, "config": 2, "inputs": 2,
              "webhooks": 2, "ratelimit": 2, "protocol": 3, "flows": 4, "refine": 4.5, "discover": 4.5,
-             "watch": 5, "connection": 6, "bounds": 6, "client": 7}
+             "watch": 5, "connection": 6, "bounds": 6, "drivers": 6.5, "client": 7}
 # A core module's own top-level imports: the standard library and httpx, nothing heavier.
 CORE_TOP_LEVEL_THIRD_PARTY = {"httpx"}
 

@@ -12,7 +12,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from ..core.client import POOL_SIZE
+from ..core.drivers import POOL_SIZE
 from ..core.errors import LaminaWarning
 from ..core.flows import APP_CACHE_SECONDS
 from ..core.models import App

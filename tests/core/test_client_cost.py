@@ -16,7 +16,7 @@ from suite import TEXT_TO_IMAGE
 
 from lamina_jupyter import AsyncClient, Client
 from lamina_jupyter.core.claims import KNOWN_RUNS_LIMIT
-from lamina_jupyter.core.client import POOL_SIZE
+from lamina_jupyter.core.drivers import POOL_SIZE
 from lamina_jupyter.core.flows import parse_run
 from lamina_jupyter.core.protocol import Context
 from lamina_jupyter.core.watch import DRAIN_SECONDS
