@@ -43,6 +43,14 @@ def code_for(app: App, inputs: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def form_advice(problem: dict[str, Any]) -> str:
+    """A validation problem told to someone filling the form: the field to fill, not the Python key
+    (the core's message speaks to code, magic_inputs.py to a `%lamina run` line)."""
+    if problem.get("error") == "missing_no_default":
+        return f"Fill in {str(problem.get('field'))!r} (required)."
+    return str(problem.get("message"))
+
+
 class Form(W.VBox):
     """The generated form. `fields`, `run_button`, `status`, `outputs`, `task` and `runs` are public so
     notebooks and tests can drive it; `await form.finished()` returns the last run."""
@@ -101,7 +109,7 @@ class Form(W.VBox):
             by_name = {f.param.name: f for f in self.fields}
             for problem in exc.details or []:
                 field = by_name.get(str(problem.get("field"))) if isinstance(problem, dict) else None
-                text = problem.get("message") if isinstance(problem, dict) else str(problem)
+                text = form_advice(problem) if isinstance(problem, dict) else str(problem)
                 if field is not None:
                     field.show_problem(text)
                 else:
