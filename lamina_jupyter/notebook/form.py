@@ -86,6 +86,16 @@ class Form(W.VBox):
         self.code_button.on_click(self._show_code)
         self.batcher = BatchCollector(self)  # "Add to batch" and form.batch (form_batch.py)
 
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        """The live widget view, plus a text/plain line for where no widget front end runs (a saved
+        notebook's HTML, GitHub's viewer): what this is and how to open it."""
+        bundle = super()._repr_mimebundle_(**kwargs)
+        if isinstance(bundle, dict):
+            name = self.app.name
+            bundle["text/plain"] = (f"Lamina form for {name!r} (a widget: run this cell in Jupyter to use "
+                                    f"it; or lamina_jupyter.form({name!r}))")
+        return bundle
+
     @property
     def batch(self) -> Any:
         """The rows collected with "Add to batch" as a DataFrame, ready for `df.lamina.run(app)`."""
