@@ -20,6 +20,7 @@ from ..core.client import Client
 from ..core.errors import LaminaError, UncertainStartError, ValidationError
 from ..core.inputs import prepare_inputs
 from ..core.models import App, Run
+from ..core.redact import redact
 from . import kernel_ui, session
 from .fields import Field, UrlField, widget_for
 from .form_batch import BatchCollector, prefill
@@ -91,7 +92,7 @@ class Form(W.VBox):
         notebook's HTML, GitHub's viewer): what this is and how to open it."""
         bundle = super()._repr_mimebundle_(**kwargs)
         if isinstance(bundle, dict):
-            name = self.app.name
+            name = redact(self.app.name)  # server text, scrubbed like every other view of it
             bundle["text/plain"] = (f"Lamina form for {name!r} (a widget: run this cell in Jupyter to use "
                                     f"it; or lamina_jupyter.form({name!r}))")
         return bundle
