@@ -20,6 +20,7 @@ from ..core.client import Client
 from ..core.errors import LaminaError, UncertainStartError, ValidationError
 from ..core.inputs import prepare_inputs
 from ..core.models import App, Run
+from ..core.redact import redact
 from . import kernel_ui, session
 from .fields import Field, UrlField, widget_for
 from .form_batch import BatchCollector, prefill
@@ -41,6 +42,14 @@ def code_for(app: App, inputs: dict[str, Any]) -> str:
     lines += [f"    {name!r}: {value!r}," for name, value in inputs.items()]
     lines += ["})", "run.outputs"]
     return "\n".join(lines)
+
+
+def form_advice(problem: dict[str, Any]) -> str:
+    """A validation problem told to someone filling the form: the field to fill, not the Python key
+    (the core's message speaks to code, magic_inputs.py to a `%lamina run` line)."""
+    if problem.get("error") == "missing_no_default":
+        return f"Fill in {str(problem.get('field'))!r} (required)."
+    return str(problem.get("message"))
 
 
 class Form(W.VBox):
@@ -78,6 +87,16 @@ class Form(W.VBox):
         self.code_button.on_click(self._show_code)
         self.batcher = BatchCollector(self)  # "Add to batch" and form.batch (form_batch.py)
 
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        """The live widget view, plus a text/plain line for where no widget front end runs (a saved
+        notebook's HTML, GitHub's viewer): what this is and how to open it."""
+        bundle = super()._repr_mimebundle_(**kwargs)
+        if isinstance(bundle, dict):
+            name = redact(self.app.name)  # server text, scrubbed like every other view of it
+            bundle["text/plain"] = (f"Lamina form for {name!r} (a widget: run this cell in Jupyter to use "
+                                    f"it; or lamina_jupyter.form({name!r}))")
+        return bundle
+
     @property
     def batch(self) -> Any:
         """The rows collected with "Add to batch" as a DataFrame, ready for `df.lamina.run(app)`."""
@@ -101,7 +120,7 @@ class Form(W.VBox):
             by_name = {f.param.name: f for f in self.fields}
             for problem in exc.details or []:
                 field = by_name.get(str(problem.get("field"))) if isinstance(problem, dict) else None
-                text = problem.get("message") if isinstance(problem, dict) else str(problem)
+                text = form_advice(problem) if isinstance(problem, dict) else str(problem)
                 if field is not None:
                     field.show_problem(text)
                 else:
