@@ -1,0 +1,89 @@
+"""The adversary: a hostile media host, a hostile app author, a careless teammate. Each test states a
+rule of the threat model (docs/design-notes.md) and attacks it; none may hold only on a quiet day."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+
+import pandas as pd
+import pytest
+
+from lamina_jupyter.batch import gallery
+from lamina_jupyter.core import models
+
+
+class Trickle:
+    """A media host that answers at once, then sends one byte every `gap` seconds for `lasts` seconds:
+    no single read ever times out, yet the body never ends."""
+
+    def __init__(self, gap: float = 0.1, lasts: float = 8.0) -> None:
+        self.gap, self.lasts = gap, lasts
+        self.stop = threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.05)
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/media.png"
+        self.threads: list[threading.Thread] = []
+        self._spawn(self._accept)
+
+    def _spawn(self, target, *args) -> None:
+        thread = threading.Thread(target=target, args=args, daemon=True)
+        self.threads.append(thread)
+        thread.start()
+
+    def _accept(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                continue
+            self._spawn(self._serve, conn)
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn, contextlib.suppress(OSError):
+            conn.settimeout(1.0)
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: 1000000\r\n\r\n")
+            end = time.monotonic() + self.lasts
+            while time.monotonic() < end and not self.stop.wait(self.gap):
+                conn.sendall(b"\0")
+
+    def __enter__(self) -> Trickle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.listener.close()
+        for thread in self.threads:
+            thread.join(5)
+
+
+def _timed(call) -> tuple[float, BaseException | None]:
+    start = time.monotonic()
+    try:
+        call()
+    except Exception as exc:  # the outcome is judged by the caller
+        return time.monotonic() - start, exc
+    return time.monotonic() - start, None
+
+
+# 3. Every wait and read is bounded: a media host that trickles ---------------------------------------
+@pytest.mark.parametrize("path", ["output_read", "download", "gallery"])
+def test_a_trickling_media_host_is_cut_at_the_media_bound(scenario, monkeypatch, tmp_path, path):
+    scenario.add(faults_injected=1)
+    monkeypatch.setattr(models, "MEDIA_SECONDS", 1.0)
+    with Trickle() as host:
+        out = models.Output.from_json({"id": "o1", "label": "img", "type": "image", "status": "completed",
+                                       "value": host.url})
+        df = pd.DataFrame({"prompt": ["a"], "img": [host.url]})
+        df.attrs["lamina"] = {"outputs": [{"column": "img", "label": "img", "type": "image"}]}
+        calls = {"output_read": out.read,
+                 "download": lambda: gallery.download(df, pattern=f"{tmp_path}/{{index}}.{{ext}}"),
+                 "gallery": lambda: gallery.gallery(df)}
+        seconds, exc = _timed(calls[path])
+    assert seconds < 4.0, f"{path} took {seconds:.1f} s against a 1 s media bound"
+    if path == "gallery":
+        return  # a tile that could not be fetched becomes a placeholder
+    assert exc is not None and "1 s" in str(exc), exc
