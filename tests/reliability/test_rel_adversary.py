@@ -7,6 +7,7 @@ import contextlib
 import socket
 import threading
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -87,3 +88,15 @@ def test_a_trickling_media_host_is_cut_at_the_media_bound(scenario, monkeypatch,
     if path == "gallery":
         return  # a tile that could not be fetched becomes a placeholder
     assert exc is not None and "1 s" in str(exc), exc
+
+
+# 1. Server data is never a place to write: a label that names the manifest ---------------------------
+@pytest.mark.parametrize("label", ["manifest.csv", "manifest.json"])
+def test_a_server_label_never_makes_a_file_the_manifest_overwrites(scenario, tmp_path, label):
+    scenario.add(faults_injected=1)
+    df = pd.DataFrame({"prompt": ["a"], "caption": ["the server's text"]})
+    df.attrs["lamina"] = {"outputs": [{"column": "caption", "label": label, "type": "text"}]}
+    saved = gallery.download(df, pattern=f"{tmp_path}/{{label}}")
+    path = Path(saved.loc[0, "caption_local_path"])
+    assert path.read_text(encoding="utf-8") == "the server's text", f"{path} was overwritten"
+    assert (tmp_path / "manifest.csv").read_text(encoding="utf-8").startswith("file,sha256")
