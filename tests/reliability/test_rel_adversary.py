@@ -100,3 +100,18 @@ def test_a_server_label_never_makes_a_file_the_manifest_overwrites(scenario, tmp
     path = Path(saved.loc[0, "caption_local_path"])
     assert path.read_text(encoding="utf-8") == "the server's text", f"{path} was overwritten"
     assert (tmp_path / "manifest.csv").read_text(encoding="utf-8").startswith("file,sha256")
+
+
+# 4. No secret in output: the manifest travels with the files -----------------------------------------
+def test_the_download_manifest_records_no_key_a_teammate_put_in_the_inputs(scenario, tmp_path):
+    scenario.add(faults_injected=1)
+    key = "lma_" + "teammatesKey0123456789abcdef"
+    df = pd.DataFrame({"prompt": [f"use {key} please"], "caption": ["text"]})
+    df.attrs["lamina"] = {"outputs": [{"column": "caption", "label": "caption", "type": "text"}],
+                          "columns": {"prompt": "prompt"},
+                          "constants": {"authorization": "Basic dXNlcjpwYXNz", "token": key}}
+    gallery.download(df, pattern=f"{tmp_path}/{{index}}.{{ext}}")
+    for name in ("manifest.csv", "manifest.json"):
+        text = (tmp_path / name).read_text(encoding="utf-8")
+        assert "teammatesKey" not in text and "dXNlcjpwYXNz" not in text, f"{name} holds a secret"
+        assert "lma_***" in text  # the input is still recorded, masked
