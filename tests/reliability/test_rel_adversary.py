@@ -7,13 +7,17 @@ import contextlib
 import socket
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from suite import TEXT_TO_IMAGE
 
+import lamina_jupyter
 from lamina_jupyter.batch import gallery
 from lamina_jupyter.core import models
+from lamina_jupyter.core.inputs import FromServer
 
 
 class Trickle:
@@ -115,3 +119,15 @@ def test_the_download_manifest_records_no_key_a_teammate_put_in_the_inputs(scena
         text = (tmp_path / name).read_text(encoding="utf-8")
         assert "teammatesKey" not in text and "dXNlcjpwYXNz" not in text, f"{name} holds a secret"
         assert "lma_***" in text  # the input is still recorded, masked
+
+
+# 1. Server data is never a path to read: refined outputs are still server data -----------------------
+def test_refined_output_cells_stay_server_data(scenario, client):
+    scenario.add(faults_injected=1)
+    result = lamina_jupyter.sweep(TEXT_TO_IMAGE, {"Prompt": [f"{uuid.uuid4().hex[:6]} fox"]}, client=client,
+                                  progress=False)
+    assert isinstance(result["Image"].iloc[0], FromServer)
+    refined = result.lamina.refine("warmer light")
+    renamed = refined[["Image"]].rename(columns={"Image": "image"})  # attrs now name no such column
+    assert refined["Image"].iloc[0] != result["Image"].iloc[0]
+    assert isinstance(renamed["image"].iloc[0], FromServer), "a refined output became plain text"
