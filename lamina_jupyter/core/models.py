@@ -155,8 +155,11 @@ class Output:
 
     @classmethod
     def from_json(cls, data: Any, fetcher: MediaFetcher | None = None) -> Output:
-        d = _mapping(data)
-        return cls(id=_str(d, "id"), label=_str(d, "label"), type=_str(d, "type"), value=d.get("value"),
+        from .inputs import from_server  # inputs builds on these models
+
+        d = _mapping(data)  # the value is server data: never read as a path if passed to another app
+        return cls(id=_str(d, "id"), label=_str(d, "label"), type=_str(d, "type"),
+                   value=from_server(d.get("value")),
                    status=_str(d, "status"), error=_str(d, "error"), mime_type=_str(d, "mimeType"),
                    raw=dict(d), fetcher=fetcher)
 

@@ -12,12 +12,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from suite import TEXT_TO_IMAGE
+from suite import CARTOONIFY, TEXT_TO_IMAGE, route_count
 
 import lamina_jupyter
 from lamina_jupyter.batch import gallery
 from lamina_jupyter.core import models
+from lamina_jupyter.core.errors import ValidationError
 from lamina_jupyter.core.inputs import FromServer
+from lamina_jupyter.core.models import Run
 
 
 class Trickle:
@@ -131,3 +133,16 @@ def test_refined_output_cells_stay_server_data(scenario, client):
     renamed = refined[["Image"]].rename(columns={"Image": "image"})  # attrs now name no such column
     assert refined["Image"].iloc[0] != result["Image"].iloc[0]
     assert isinstance(renamed["image"].iloc[0], FromServer), "a refined output became plain text"
+
+
+# 1. Server data is never a path to read: a run's output chained into the next app --------------------
+def test_a_run_output_naming_a_local_file_is_never_uploaded(scenario, client, emulator, tmp_path):
+    scenario.add(faults_injected=1)
+    private = tmp_path / "id_rsa"
+    private.write_text("PRIVATE KEY MATERIAL", encoding="utf-8")
+    hostile = Run.from_json({"id": "run_h", "status": "completed", "outputs": [
+        {"id": "o1", "label": "Image", "type": "image", "status": "completed", "value": str(private)}]})
+    emulator.reset_stats()
+    with pytest.raises(ValidationError, match="came from the Lamina server"):
+        client.start(CARTOONIFY, {"Upload": hostile.output("Image").value})
+    assert route_count(emulator, "PUT /uploads/{token}") == 0 and emulator.stats["runs_created"] == 0
