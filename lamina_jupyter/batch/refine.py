@@ -14,7 +14,6 @@ from typing import Any
 
 from ..core.client import AsyncClient, Client
 from ..core.errors import LaminaError
-from ..core.inputs import from_server
 from ..core.refine import VERSIONS, RunVersion, check_feedback
 from ..notebook import session
 from .ledger import Journal
@@ -105,9 +104,8 @@ def _frame(df: Any, info: dict[str, Any], labels: Any, results: dict[str, Any]) 
                 out.loc[label, "lamina_error"] = f"refine failed: {result}"
                 continue
             for o in info["outputs"]:
-                out.loc[label, o["column"]] = next(  # server text, as in the frame the run made
-                    (from_server(x.value) for x in result.outputs if x.label == o["label"]),
-                    out.loc[label, o["column"]])
+                out.loc[label, o["column"]] = next(
+                    (x.value for x in result.outputs if x.label == o["label"]), out.loc[label, o["column"]])
             out.loc[label, VERSION_COLUMN] = len(result.versions)
             if journal is not None:
                 journal.add_versions(result.id, [v.to_json() for v in result.versions], outputs_of(result))
