@@ -139,6 +139,20 @@ def read_media(resp: Any, url: str, max_bytes: int) -> bytes:
     return buf.getvalue()
 
 
+class FromServer(str):
+    """Text a Lamina server sent (e.g. a run's output in a result frame): data, never a path to read.
+    `str(value)` gives plain text again, for a user who checked it names the file they mean."""
+
+    __slots__ = ()
+
+
+def from_server(value: Any) -> Any:
+    """`value` with its text (or each text of a list) marked as server data."""
+    if isinstance(value, list):
+        return [from_server(v) for v in value]
+    return FromServer(value) if isinstance(value, str) else value
+
+
 @dataclass(frozen=True)
 class Output:
     """One output of a run. Judge it by `status` (type stays "pending" on failed outputs)."""
@@ -155,8 +169,6 @@ class Output:
 
     @classmethod
     def from_json(cls, data: Any, fetcher: MediaFetcher | None = None) -> Output:
-        from .inputs import from_server  # inputs builds on these models
-
         d = _mapping(data)  # the value is server data: never read as a path if passed to another app
         return cls(id=_str(d, "id"), label=_str(d, "label"), type=_str(d, "type"),
                    value=from_server(d.get("value")),

@@ -20,6 +20,8 @@ from lamina_jupyter.core import models
 from lamina_jupyter.core.errors import ValidationError
 from lamina_jupyter.core.inputs import FromServer
 from lamina_jupyter.core.models import Run
+from lamina_jupyter.notebook.form import Form
+from lamina_jupyter.notebook.form_batch import prefill
 
 
 class Trickle:
@@ -146,3 +148,17 @@ def test_a_run_output_naming_a_local_file_is_never_uploaded(scenario, client, em
     with pytest.raises(ValidationError, match="came from the Lamina server"):
         client.start(CARTOONIFY, {"Upload": hostile.output("Image").value})
     assert route_count(emulator, "PUT /uploads/{token}") == 0 and emulator.stats["runs_created"] == 0
+
+
+# 1. ... nor when a result row prefills a form -----------------------------------------------------------
+def test_a_form_prefilled_with_server_text_never_reads_it_as_a_path(scenario, client, tmp_path):
+    scenario.add(faults_injected=1)
+    private = tmp_path / "id_rsa"
+    private.write_text("PRIVATE KEY MATERIAL", encoding="utf-8")
+    form = Form(client.get_app(CARTOONIFY), client)
+    row = pd.Series({"Upload": FromServer(str(private)), "Style": "Ghibli"})
+    assert "Upload" in prefill(form, row)
+    assert form.validate() is None, "the form would upload a file the server named"
+    upload = next(f for f in form.fields if f.param.name == "Upload")
+    assert "came from the Lamina server" in upload.message.value
+    assert "PRIVATE" not in repr(form.values())
