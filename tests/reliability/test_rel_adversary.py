@@ -7,19 +7,24 @@ import contextlib
 import socket
 import threading
 import time
+import traceback
 import uuid
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from suite import CARTOONIFY, TEXT_TO_IMAGE, route_count
+from wire_faults import Respond, WireServer
 
 import lamina_jupyter
 from lamina_jupyter.batch import gallery
 from lamina_jupyter.core import models
-from lamina_jupyter.core.errors import ValidationError
+from lamina_jupyter.core.client import Client
+from lamina_jupyter.core.discover import Discovery
+from lamina_jupyter.core.errors import LaminaError, ValidationError
 from lamina_jupyter.core.inputs import FromServer
 from lamina_jupyter.core.models import Run
+from lamina_jupyter.core.refine import RunVersion
 from lamina_jupyter.notebook.form import Form
 from lamina_jupyter.notebook.form_batch import prefill
 
@@ -162,3 +167,39 @@ def test_a_form_prefilled_with_server_text_never_reads_it_as_a_path(scenario, cl
     upload = next(f for f in form.fields if f.param.name == "Upload")
     assert "came from the Lamina server" in upload.message.value
     assert "PRIVATE" not in repr(form.values())
+
+
+# 4. No secret in output: a server that echoes the key from the new endpoints ---------------------------
+ECHOED = "lma_" + "echoedByTheServer0123456789"
+
+
+@pytest.mark.parametrize("call", ["discover", "usage", "refine", "estimate"])
+def test_errors_of_the_new_endpoints_never_show_an_echoed_key(scenario, call):
+    scenario.add(faults_injected=1)
+    body = {"error": {"code": "BAD_REQUEST", "message": f"key {ECHOED} is not allowed here",
+                      "details": [{"field": "authorization", "message": f"Bearer {ECHOED}",
+                                   "authorization": f"Bearer {ECHOED}"}]}}
+    calls = {"discover": lambda c: c.discover("a beach"), "usage": lambda c: c.usage(),
+             "refine": lambda c: c.refine("run_1", "brighter"),
+             "estimate": lambda c: c.estimate(TEXT_TO_IMAGE, {"Prompt": "x"})}
+    with WireServer(fallback=Respond(400, body)) as wire, \
+            Client(api_key=ECHOED, base_url=wire.base_url, max_retries=0) as client, \
+            pytest.raises(LaminaError) as caught:
+        calls[call](client)
+    exc = caught.value
+    shown = [str(exc), repr(exc), exc.message, repr(exc.details), "".join(traceback.format_exception(exc))]
+    leaked = [s for s in shown if "echoedByTheServer" in s]
+    assert not leaked, leaked[0]
+
+
+def test_reprs_of_the_new_objects_never_show_an_echoed_key(scenario):
+    scenario.add(faults_injected=1)
+    found = Discovery.from_json({"matches": [{"appId": "a1", "name": ECHOED, "whyMatch": f"you sent {ECHOED}",
+                                              "description": ECHOED}],
+                                 "intent": {"medium": ECHOED, "summary": ECHOED}})
+    version = RunVersion.from_json({"runId": "run_1", "number": 2, "feedback": "brighter", "summary": ECHOED,
+                                    "outputs": [{"label": ECHOED, "value": f"https://cdn.example/{ECHOED}"}]})
+    shown = {"Discovery": repr(found), "Match": repr(found[0]), "str(Discovery)": str(found),
+             "RunVersion": repr(version)}
+    leaked = [name for name, text in shown.items() if "echoedByTheServer" in text]
+    assert not leaked, f"{leaked} show the key the server echoed"
