@@ -20,7 +20,6 @@ from ..core.errors import ConfigurationError, LaminaError
 from ..core.redact import Secret
 
 DEMO_SETTINGS = dict(latency=0.6, jitter=0.0, failure_rate=0.0, rate_limit=100)
-DEMO_KEY_PREFIX = "lma_demo_"  # the emulator's own keys (`make demo` exports one): nothing is billed
 
 _client: Client | None = None
 _demo: Any = None  # the Emulator this kernel started, if any
@@ -90,8 +89,7 @@ def start_demo() -> tuple[Client, str]:
     answers, else start one in this process. Returns (client, where it came from)."""
     global _demo
     url, key = os.environ.get("LAMINA_BASE_URL", ""), os.environ.get("LAMINA_API_KEY", "")
-    # Only an emulator's key: a real key beside a loopback URL (a local proxy) is not sent under "demo".
-    if url and key.startswith(DEMO_KEY_PREFIX) and _is_loopback(url):
+    if url and key and _is_loopback(url):
         client = Client(api_key=Secret(key), base_url=url)
         del key
         try:

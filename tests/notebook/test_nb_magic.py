@@ -230,21 +230,19 @@ def test_demo_starts_an_emulator_and_plain_client_reaches_it(run_cell, shell):
     assert session.demo_emulator() is None
 
 
-def test_demo_reuses_the_emulator_from_make_demo(run_cell, monkeypatch):
-    from lamina_jupyter.emulator import Emulator
+def test_demo_reuses_the_emulator_from_make_demo(emulator, run_cell, monkeypatch):
     from lamina_jupyter.notebook import session
 
-    with Emulator(latency=0.0, jitter=0.0, failure_rate=0.0) as made:  # a demo key, as `make demo` exports
-        monkeypatch.setenv("LAMINA_BASE_URL", made.base_url)
-        monkeypatch.setenv("LAMINA_API_KEY", made.api_key)
-        try:
-            cell = run_cell("%lamina demo")
-            assert cell.error is None, cell.text()
-            assert "make demo" in cell.stdout + str(cell.bundles)
-            assert session.demo_emulator() is None
-            assert session.current_client().base_url == made.base_url
-        finally:
-            session.reset()
+    monkeypatch.setenv("LAMINA_BASE_URL", emulator.base_url)
+    monkeypatch.setenv("LAMINA_API_KEY", emulator.api_key)
+    try:
+        cell = run_cell("%lamina demo")
+        assert cell.error is None, cell.text()
+        assert "make demo" in cell.stdout + str(cell.bundles)
+        assert session.demo_emulator() is None
+        assert session.current_client().base_url == emulator.base_url
+    finally:
+        session.reset()
 
 
 def test_upload_from_local_path(session, emulator, run_cell, tmp_path):
