@@ -3,8 +3,9 @@
 Labels, index labels and run ids come from the server (or from any frame someone built), so they
 are data, never path parts: each becomes a plain name (no separators, never `.`/`..` or hidden,
 shortened with a hash when long), the extension comes from the bytes actually received (never from
-the URL or the server's content type), names that come out alike get -2, -3..., and every final path
-must resolve inside the folder (the pattern's fixed leading directory) or nothing is written.
+the URL or the server's content type), names that come out alike (or like the manifest's) get
+-2, -3..., and every final path must resolve inside the folder (the pattern's fixed leading
+directory) or nothing is written.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import os
 import re
 from pathlib import Path
 from typing import Any
+
+from .manifest import NAMES as MANIFEST_NAMES
 
 MAX_FIELD = 64        # characters kept of one label / index / run id; longer ones end in a hash
 MAX_COMPONENT = 200   # bytes of one file or folder name (file systems allow 255)
@@ -67,6 +70,11 @@ def folder_of(pattern: str) -> Path:
     return Path(os.path.dirname(pattern.split("{", 1)[0]) or ".")
 
 
+def _is_manifest(candidate: str) -> bool:
+    """A name the download's manifest takes (it is written last, over whatever file holds the name)."""
+    return candidate.rpartition("/")[2].lower() in MANIFEST_NAMES
+
+
 class Namer:
     """Paths for one download, decided in job order so that reruns name files the same way."""
 
@@ -84,7 +92,8 @@ class Namer:
         parts = [_short(p) for p in head.split("/")] if head else []
         stem, dot, rest = _short(last).partition(".")
         candidate, n = "/".join([*parts, stem + dot + rest]), 1
-        while candidate.lower() in self.taken:  # case-insensitive file systems count too
+        # case-insensitive file systems count too
+        while candidate.lower() in self.taken or _is_manifest(candidate):
             n += 1
             candidate = "/".join([*parts, f"{stem}-{n}{dot}{rest}"])
         self.taken.add(candidate.lower())

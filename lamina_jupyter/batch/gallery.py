@@ -14,6 +14,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from ..core.models import read_media
 from ..notebook.media import safe_link, thumbnail_data_uri
 from .filenames import Namer
 from .manifest import write_download_manifest
@@ -28,13 +29,7 @@ def fetch(http: Any, url: str, max_bytes: int = MAX_MEDIA_BYTES) -> tuple[bytes,
         raise ValueError("only http(s) URLs are fetched")
     with http.stream("GET", url) as resp:
         resp.raise_for_status()
-        chunks, size = [], 0
-        for chunk in resp.iter_bytes():
-            size += len(chunk)
-            if size > max_bytes:
-                raise ValueError(f"larger than {max_bytes} bytes")
-            chunks.append(chunk)
-        return b"".join(chunks), resp.headers.get("content-type")
+        return read_media(resp, url, max_bytes), resp.headers.get("content-type")
 
 
 def _http() -> Any:

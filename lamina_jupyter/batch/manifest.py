@@ -2,7 +2,8 @@
 
 One record per saved file, as `manifest.csv` (one line each; inputs as JSON text) and
 `manifest.json` (a list), so a folder of outputs can be traced back to its run, app, app version
-(the parameter schema's hash) and inputs without the notebook that made it.
+(the parameter schema's hash) and inputs without the notebook that made it. The folder travels, so
+key-shaped inputs and credential-named ones are recorded masked.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+
+from ..core.redact import redact_data
 
 FIELDS = ("file", "sha256", "row_index", "position", "column", "run_id", "app_id", "app_name", "schema_hash",
           "inputs", "status", "created_at", "completed_at")
@@ -67,7 +70,8 @@ def records_for(df: Any, saved: list[tuple[int, str, str]], folder: Path) -> lis
             "file": Path(path).resolve().relative_to(folder.resolve()).as_posix(), "sha256": sha256_of(path),
             "row_index": _plain(df.index[position]), "position": position, "column": column,
             "run_id": _plain(row.get("lamina_run_id")), "app_id": info.get("app_id"),
-            "app_name": info.get("app_name"), "schema_hash": info.get("schema_hash"), "inputs": inputs,
+            "app_name": info.get("app_name"), "schema_hash": info.get("schema_hash"),
+            "inputs": redact_data(inputs),
             "status": _plain(row.get("lamina_status")), "created_at": created, "completed_at": completed,
         })
     return records

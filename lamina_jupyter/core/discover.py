@@ -14,6 +14,7 @@ from typing import Any
 from .flows import require_v1
 from .models import App, _mapping, _str
 from .protocol import Context, Flow, call
+from .redact import redacted_repr
 
 
 def _num(value: Any) -> float | None:
@@ -31,6 +32,7 @@ class Match:
     why: str | None
     estimated_credits: float | None
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    __repr__ = redacted_repr
 
     @property
     def app(self) -> App:
@@ -56,6 +58,7 @@ class Discovery:
     medium: str | None
     summary: str | None
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    __repr__ = redacted_repr
 
     def __iter__(self) -> Iterator[Match]:
         return iter(self.matches)

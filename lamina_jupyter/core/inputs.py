@@ -26,26 +26,13 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ValidationError
-from .models import App, Parameter, is_http_url
+from .models import App, FromServer, Parameter, is_http_url
+from .models import from_server as from_server  # re-exported: callers import it from here
 
 _MEDIA_TYPES = {"image": (".png", ".jpg", ".jpeg", ".webp", ".gif", ".heic", ".heif", ".avif", ".bmp",
                           ".tiff", ".tif"),
                 "video": (".mp4", ".mov", ".webm", ".m4v", ".mkv"),
                 "audio": (".mp3", ".wav", ".m4a", ".ogg", ".flac", ".aac")}
-
-
-class FromServer(str):
-    """Text a Lamina server sent (e.g. a run's output in a result frame): data, never a path to read.
-    `str(value)` gives plain text again, for a user who checked it names the file they mean."""
-
-    __slots__ = ()
-
-
-def from_server(value: Any) -> Any:
-    """`value` with its text (or each text of a list) marked as server data."""
-    if isinstance(value, list):
-        return [from_server(v) for v in value]
-    return FromServer(value) if isinstance(value, str) else value
 
 
 def _refusal(value: str) -> str:

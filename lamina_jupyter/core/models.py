@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,6 +15,7 @@ from urllib.parse import urlsplit
 TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
 
 MediaFetcher = Callable[[str], bytes]
+MEDIA_SECONDS = 300.0  # total seconds one media download may take, however steadily bytes arrive
 
 
 def _str(data: Mapping[str, Any], *names: str) -> str | None:
@@ -119,12 +121,36 @@ def fetch_media(url: str, max_bytes: int = 200 * 1024 * 1024) -> bytes:
         if resp.status_code >= 400:
             raise ValueError(f"could not download {url}: HTTP {resp.status_code} {resp.reason_phrase} (media "
                              "links can expire: get_run() again for fresh URLs)")
-        buf = io.BytesIO()  # one growing buffer: getvalue() hands it over without a second copy
-        for chunk in resp.iter_bytes():
-            if buf.tell() + len(chunk) > max_bytes:
-                raise ValueError(f"output at {url} is larger than {max_bytes} bytes; download it yourself")
-            buf.write(chunk)
+        return read_media(resp, url, max_bytes)
+
+
+def read_media(resp: Any, url: str, max_bytes: int) -> bytes:
+    """A media body within its byte cap and MEDIA_SECONDS in total: per-read timeouts alone never end a
+    host that sends one byte at a time."""
+    end = time.monotonic() + MEDIA_SECONDS
+    buf = io.BytesIO()  # one growing buffer: getvalue() hands it over without a second copy
+    for chunk in resp.iter_bytes():
+        if buf.tell() + len(chunk) > max_bytes:
+            raise ValueError(f"output at {url} is larger than {max_bytes} bytes; download it yourself")
+        if time.monotonic() > end:
+            raise ValueError(f"output at {url} took more than {MEDIA_SECONDS:g} s to download (the host "
+                             "sends too slowly); try again later or download it yourself")
+        buf.write(chunk)
     return buf.getvalue()
+
+
+class FromServer(str):
+    """Text a Lamina server sent (e.g. a run's output in a result frame): data, never a path to read.
+    `str(value)` gives plain text again, for a user who checked it names the file they mean."""
+
+    __slots__ = ()
+
+
+def from_server(value: Any) -> Any:
+    """`value` with its text (or each text of a list) marked as server data."""
+    if isinstance(value, list):
+        return [from_server(v) for v in value]
+    return FromServer(value) if isinstance(value, str) else value
 
 
 @dataclass(frozen=True)
@@ -143,8 +169,9 @@ class Output:
 
     @classmethod
     def from_json(cls, data: Any, fetcher: MediaFetcher | None = None) -> Output:
-        d = _mapping(data)
-        return cls(id=_str(d, "id"), label=_str(d, "label"), type=_str(d, "type"), value=d.get("value"),
+        d = _mapping(data)  # the value is server data: never read as a path if passed to another app
+        return cls(id=_str(d, "id"), label=_str(d, "label"), type=_str(d, "type"),
+                   value=from_server(d.get("value")),
                    status=_str(d, "status"), error=_str(d, "error"), mime_type=_str(d, "mimeType"),
                    raw=dict(d), fetcher=fetcher)
 

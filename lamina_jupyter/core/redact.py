@@ -11,6 +11,7 @@ characters in it are kept, since field names must still match the parameters the
 from __future__ import annotations
 
 import re
+from dataclasses import fields
 from typing import Any
 
 _KEY_PATTERN = re.compile(r"lma_[A-Za-z0-9_-]{8,}")
@@ -27,6 +28,13 @@ MAX_DEPTH = 64
 def redact(text: str) -> str:
     """Replace every `lma_…` key-shaped token and every Bearer value with a mask."""
     return _KEY_PATTERN.sub("lma_***", _BEARER.sub(r"\1***", text))
+
+
+def redacted_repr(obj: Any) -> str:
+    """A dataclass's repr with key-shaped text masked: for objects holding text a server sent (a
+    server may echo the key, and a repr reaches tracebacks, logs and saved notebooks)."""
+    shown = ", ".join(f"{f.name}={getattr(obj, f.name)!r}" for f in fields(obj) if f.repr)
+    return redact(f"{type(obj).__name__}({shown})")
 
 
 def clean(text: str) -> str:

@@ -19,6 +19,7 @@ from .errors import RunFailedError, TransportError, ValidationError
 from .flows import get_run, parse_run, require_v1, run_id_of
 from .models import Output, Run, parse_time
 from .protocol import CREATE, Context, Flow, OutcomeUnknown, call
+from .redact import redacted_repr
 
 REFINE_READ_TIMEOUT = 600.0  # the call answers after re-execution; how long that takes is undocumented
 MAX_FEEDBACK = 2000
@@ -36,6 +37,7 @@ class RunVersion:
     summary: str | None = None
     refined_nodes: tuple[Mapping[str, Any], ...] = ()
     recorded_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    __repr__ = redacted_repr
 
     def output(self, label: str) -> Output:
         """The first output with this label or id, as in Run.output."""

@@ -15,6 +15,7 @@ from typing import Any
 
 import ipywidgets as W
 
+from ..core.inputs import FromServer
 from ..core.models import Parameter
 from .views import esc
 
@@ -92,6 +93,7 @@ class UrlField(Field):
     def __init__(self, param: Parameter) -> None:
         default = param.default if isinstance(param.default, str) else ""
         self.server_default = default.strip()
+        self.server_text: str | None = None  # a prefilled value that came from the server
         text = W.Text(value=default, description=_label(param), style=_LABEL_STYLE, layout=_WIDE,
                       placeholder="https://… or a local file path")
         accept = ",".join(f"{a}/*" if "/" not in a and not a.startswith(".") else a for a in param.accept)
@@ -99,6 +101,11 @@ class UrlField(Field):
         super().__init__(param, text, [self.picker])
         text.observe(self._check, names="value")
         self.picker.observe(self._picked, names="value")
+
+    def set(self, value: Any) -> None:
+        """Prefill; text from a result frame's outputs (FromServer) stays server data while it is shown."""
+        self.server_text = value.strip() if isinstance(value, FromServer) else None
+        super().set(str(value))
 
     def _check(self, change: Any = None) -> None:
         self.show_problem(self.problem())
@@ -132,6 +139,8 @@ class UrlField(Field):
         value = self.widget.value.strip()
         if value == self.server_default and not value.startswith(("http://", "https://")):
             return None  # the server's text, not a path the user chose: never read from disk
+        if value and value == self.server_text:
+            return FromServer(value)  # prepare_inputs refuses it as a path (and says why)
         if value and not value.startswith(("http://", "https://")):
             return os.path.expanduser(value)  # a local path the user typed: the client uploads it
         return value or None
