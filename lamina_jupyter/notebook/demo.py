@@ -83,7 +83,10 @@ def script_demo(emu: Emulator, out: Path) -> list[Path]:
 
 
 def kernel_env(emu: Emulator) -> dict[str, str]:
-    return dict(os.environ, LAMINA_BASE_URL=emu.base_url, LAMINA_API_KEY=emu.api_key)
+    """The kernel's environment: the emulator's URL and throw-away key, marked as the demo's so that
+    `%lamina demo` reuses them (and never a real key that happens to sit beside a local URL)."""
+    return dict(os.environ, LAMINA_BASE_URL=emu.base_url, LAMINA_API_KEY=emu.api_key,
+                LAMINA_DEMO_URL=emu.base_url)
 
 
 def demo_app_settings(folder: Path) -> Path:

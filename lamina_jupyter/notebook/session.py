@@ -84,12 +84,16 @@ def _is_loopback(url: str) -> bool:
     return (urlsplit(url).hostname or "") in ("127.0.0.1", "localhost", "::1")
 
 
+DEMO_MARKER = "LAMINA_DEMO_URL"  # set beside LAMINA_BASE_URL/KEY only by a demo (make demo, %lamina demo)
+
+
 def start_demo() -> tuple[Client, str]:
     """Point the kernel at a local emulator: reuse the one `make demo` exported through LAMINA_* when it
     answers, else start one in this process. Returns (client, where it came from)."""
     global _demo
     url, key = os.environ.get("LAMINA_BASE_URL", ""), os.environ.get("LAMINA_API_KEY", "")
-    if url and key and _is_loopback(url):
+    # Only an emulator a demo started: a real key beside a local proxy's URL must never be sent there.
+    if url and key and _is_loopback(url) and os.environ.get(DEMO_MARKER) == url:
         client = Client(api_key=Secret(key), base_url=url)
         del key
         try:
@@ -105,6 +109,7 @@ def start_demo() -> tuple[Client, str]:
     # Demo keys are throw-away and local: exporting them lets a plain `Client()` in later cells (and
     # subprocesses) reach the emulator too. Real keys from `%lamina login` are never exported.
     os.environ["LAMINA_BASE_URL"], os.environ["LAMINA_API_KEY"] = _demo.base_url, _demo.api_key
+    os.environ[DEMO_MARKER] = _demo.base_url
     client = Client(api_key=Secret(_demo.api_key), base_url=_demo.base_url)
     return set_client(client, "demo"), "an emulator started in this kernel"
 
@@ -115,6 +120,7 @@ def stop_demo() -> None:
         if os.environ.get("LAMINA_BASE_URL") == _demo.base_url:
             os.environ.pop("LAMINA_BASE_URL", None)
             os.environ.pop("LAMINA_API_KEY", None)
+            os.environ.pop(DEMO_MARKER, None)
         _demo.stop()
         _demo = None
 

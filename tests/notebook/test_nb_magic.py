@@ -235,6 +235,7 @@ def test_demo_reuses_the_emulator_from_make_demo(emulator, run_cell, monkeypatch
 
     monkeypatch.setenv("LAMINA_BASE_URL", emulator.base_url)
     monkeypatch.setenv("LAMINA_API_KEY", emulator.api_key)
+    monkeypatch.setenv("LAMINA_DEMO_URL", emulator.base_url)  # what make demo exports beside them
     try:
         cell = run_cell("%lamina demo")
         assert cell.error is None, cell.text()

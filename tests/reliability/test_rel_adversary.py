@@ -206,10 +206,6 @@ def test_reprs_of_the_new_objects_never_show_an_echoed_key(scenario):
 
 
 # 2. The key goes only where the user chose: `%lamina demo` promises the emulator ----------------------
-@pytest.mark.xfail(strict=True, reason="start_demo reuses any loopback LAMINA_BASE_URL + LAMINA_API_KEY pair "
-                   "(meant for `make demo`): a real key beside a local proxy is sent there and billed under "
-                   "'demo'. Reusing only lma_demo_ keys fixes it but breaks two tests that pose as make demo "
-                   "with the canary key (test_nb_magic, test_rel_secrets' quickstart scan)")
 def test_demo_never_sends_a_real_key_found_beside_a_loopback_url(scenario, monkeypatch):
     from lamina_jupyter.notebook import session
 

@@ -266,6 +266,7 @@ def test_quickstart_and_login_in_a_saved_notebook_hold_no_key(scenario, canary, 
 
     monkeypatch.setenv("LAMINA_API_KEY", canary)
     monkeypatch.setenv("LAMINA_BASE_URL", emulator.base_url)
+    monkeypatch.setenv("LAMINA_DEMO_URL", emulator.base_url)  # as make demo exports: %lamina demo reuses it
     nb = nbformat.read(REPO / "notebooks" / "quickstart.ipynb", as_version=4)
     extra = [
         # The user types the key at the hidden prompt (ipykernel re-installs getpass before every cell).
