@@ -224,6 +224,12 @@ def test_quickstart_form_runs(server, page, tmp_path, request):
     assert complete and width == 256 and height == 144  # a 640x360 (16:9) image as a 256 px thumbnail
     shot = Path(os.environ.get("SHOT_DIR", tmp_path)) / f"form-{request.node.callspec.id}.png"
     form.screenshot(path=str(shot))
+    form.locator("button.lamina-add-to-batch").click()  # the form's inputs become a row of form.batch
+    expect(form).to_contain_text("1 row(s) in form.batch", timeout=30_000)
+    discover = nb.locator(".lamina-discover")  # %lamina discover: each match opens its own form
+    expect(discover.locator("button.lamina-discover-open").first).to_be_visible()
+    discover.locator("button.lamina-discover-open").first.click()
+    expect(discover.locator(".lamina-form button.lamina-run-button")).to_be_visible(timeout=60_000)
     assert not [e for e in page.errors if "widget" in e.lower()], page.errors
 
 
