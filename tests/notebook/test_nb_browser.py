@@ -242,3 +242,15 @@ def test_batch_notebook_runs(server, page):
     expect(nb.locator(".jp-OutputArea-output", has_text="lamina: 12/12 done")).to_be_visible()
     assert_images_load(page, nb, at_least=8)
     assert not [e for e in page.errors if "widget" in e.lower()], page.errors
+
+
+def test_experiments_notebook_runs(server, page):
+    """Sweep -> grid -> refine -> compare: the grid and the before/after views render with their images."""
+    from playwright.sync_api import expect
+
+    nb = open_and_run_all(page, server, "experiments.ipynb")
+    assert_every_cell_ran(page, nb)
+    expect(nb.locator(".lamina-grid").first).to_be_visible()
+    expect(nb.locator(".lamina-compare").first).to_be_visible()
+    assert_images_load(page, nb, at_least=12)  # a 3 x 4 sweep grid, then the refined versions side by side
+    assert not [e for e in page.errors if "widget" in e.lower()], page.errors
