@@ -398,6 +398,7 @@ def _bytes_of(body: dict) -> list[bytes]:
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_a_body_sent_one_byte_at_a_time_is_cut_at_the_total_bound(scenario, kind):
+    scenario.add(faults_injected=1)  # declared before the checks
     drip = Drip(_bytes_of(run_body(status="running")), every=0.1)  # about 20 s of bytes
     with DripServer(fallback=drip) as wire:
         t0 = time.monotonic()
@@ -407,7 +408,6 @@ def test_a_body_sent_one_byte_at_a_time_is_cut_at_the_total_bound(scenario, kind
         elapsed = time.monotonic() - t0
     assert elapsed < 2.6, f"get_run took {elapsed:.1f} s; its total bound is connect + read = 2 s"
     assert "timed out" in str(info.value) and "in total" in str(info.value)
-    scenario.add(faults_injected=1, faults_survived=1)
 
 
 PING_ONLY = {"comments": [b": ping\n\n"], "ping_events": [b"event: ping\ndata: 1\n\n"],
@@ -417,6 +417,7 @@ PING_ONLY = {"comments": [b": ping\n\n"], "ping_events": [b"event: ping\ndata: 1
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("stream", list(PING_ONLY))
 def test_wait_on_a_stream_that_only_pings_ends_within_its_timeout(scenario, kind, stream):
+    scenario.add(faults_injected=1)  # declared before the checks
     pings = Drip(PING_ONLY[stream], every=0.05, content_type="text/event-stream", forever=True)
     with DripServer(pings, fallback=Respond(200, run_body(status="running"))) as wire:
         seen: list = []
@@ -426,11 +427,11 @@ def test_wait_on_a_stream_that_only_pings_ends_within_its_timeout(scenario, kind
                   api_key="lma_test_0123456789", base_url=wire.base_url, wait_strategy="stream")
         elapsed = time.monotonic() - t0
     assert elapsed < 2 + GRACE + 0.6, f"wait(timeout=2) took {elapsed:.1f} s"
-    scenario.add(faults_injected=1, faults_survived=1)
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_wait_on_a_long_poll_that_drips_ends_within_its_timeout(scenario, kind):
+    scenario.add(faults_injected=1)  # declared before the checks
     drip = Drip(_bytes_of(run_body(status="running")), every=0.1)
     with DripServer(fallback=drip) as wire:
         t0 = time.monotonic()
@@ -439,7 +440,6 @@ def test_wait_on_a_long_poll_that_drips_ends_within_its_timeout(scenario, kind):
                   base_url=wire.base_url, wait_strategy="wait")
         elapsed = time.monotonic() - t0
     assert elapsed < 2 + GRACE + 0.6, f"wait(timeout=2) took {elapsed:.1f} s"
-    scenario.add(faults_injected=1, faults_survived=1)
 
 
 @pytest.mark.parametrize("kind", KINDS)
