@@ -6,7 +6,7 @@ name or id, then the same ignoring case, spaces, hyphens and underscores ("aspec
 dropped; they stay in the result frame. Empty cells (None/NaN) mean "use the app's default".
 Validation reuses inputs.prepare_inputs row by row and reports every problem at once, by row and
 column, so a 1,000-row batch never dies at row 873 after paying for 872. Cells of columns a lamina
-result frame filled with outputs (`server_columns`) are server data (`inputs.FromServer`): a local path
+result frame filled with outputs (`server_columns`) are server data (`models.FromServer`): a local path
 there is refused, never uploaded; only columns the user built are read from disk.
 """
 
@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..core.errors import LaminaWarning, ValidationError
-from ..core.inputs import Upload, from_server, prepare_inputs
-from ..core.models import App, Parameter
+from ..core.inputs import Upload, prepare_inputs
+from ..core.models import App, Parameter, from_server
 from .ledger import canonical
 
 RESERVED_PREFIX = "lamina_"

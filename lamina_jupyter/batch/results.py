@@ -8,7 +8,7 @@ import uuid
 import weakref
 from typing import TYPE_CHECKING, Any
 
-from ..core.inputs import from_server
+from ..core.models import from_server
 from .lineage import lineage_attrs
 
 if TYPE_CHECKING:

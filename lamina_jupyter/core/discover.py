@@ -12,13 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .flows import require_v1
-from .models import App, _mapping, _str
+from .models import App, _mapping, _num, _str
 from .protocol import Context, Flow, call
 from .redact import redacted_repr
-
-
-def _num(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 @dataclass(frozen=True)

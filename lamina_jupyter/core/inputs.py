@@ -27,7 +27,6 @@ from typing import Any
 
 from .errors import ValidationError
 from .models import App, FromServer, Parameter, is_http_url
-from .models import from_server as from_server  # re-exported: callers import it from here
 
 _MEDIA_TYPES = {"image": (".png", ".jpg", ".jpeg", ".webp", ".gif", ".heic", ".heif", ".avif", ".bmp",
                           ".tiff", ".tif"),

@@ -48,6 +48,11 @@ def _mapping(data: Any) -> Mapping[str, Any]:
     return data if isinstance(data, Mapping) else {}
 
 
+def _num(value: Any) -> float | None:
+    """A JSON number as float; None for anything else (booleans included)."""
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
 @dataclass(frozen=True)
 class Parameter:
     """One input of an app. Users may address it by `key`, `name` or `id`."""
@@ -303,11 +308,8 @@ class Estimate:
         d = _mapping(data)
         credits = _mapping(d.get("estimatedCredits"))
 
-        def num(v: Any) -> float | None:
-            return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
-
         affordable = d.get("affordable")
-        return cls(app_id=_str(d, "appId"), expected=num(credits.get("expected")),
-                   min=num(credits.get("min")), max=num(credits.get("max")),
-                   current_balance=num(d.get("currentBalance")),
+        return cls(app_id=_str(d, "appId"), expected=_num(credits.get("expected")),
+                   min=_num(credits.get("min")), max=_num(credits.get("max")),
+                   current_balance=_num(d.get("currentBalance")),
                    affordable=affordable if isinstance(affordable, bool) else None, raw=dict(d))

@@ -15,7 +15,7 @@ import ipywidgets as W
 from ..core.client import Client
 from ..core.discover import Discovery, Match
 from ..core.errors import LaminaError
-from . import session
+from . import kernel_ui, session
 from .form import Form
 from .views import esc
 
@@ -88,13 +88,7 @@ class DiscoverView(W.VBox):
 
     def open_form(self, match: Match) -> None:
         """Schedule fetching the app and showing its form (run at once outside a kernel loop)."""
-        coro = self._open(match)
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            asyncio.run(coro)
-            return
-        self.task = loop.create_task(coro)
+        self.task = kernel_ui.schedule(self._open(match))
 
     async def _open(self, match: Match) -> Form | None:
         self.problem.value = ""

@@ -15,8 +15,7 @@ from typing import Any
 
 import ipywidgets as W
 
-from ..core.inputs import FromServer
-from ..core.models import Parameter
+from ..core.models import FromServer, Parameter
 from .views import esc
 
 _LONG_TEXT = re.compile(r"prompt|description|text|message|caption|story|script|topic", re.I)

@@ -1,4 +1,5 @@
-"""Form runs on a worker loop; their widget updates applied on the kernel thread.
+"""Widget work off the kernel thread: forms run on a worker loop, their widget updates are applied on
+the kernel thread, and `schedule` starts a click's coroutine on the kernel's loop.
 
 A form's run works on a private event loop in a daemon thread, so it keeps going while the kernel
 thread is busy (e.g. blocked in a synchronous batch in another cell, which the kernel's own loop
@@ -14,9 +15,10 @@ import asyncio
 import contextlib
 import queue
 import threading
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
+T = TypeVar("T")
 _updates: queue.SimpleQueue[Callable[[], Any]] = queue.SimpleQueue()
 _kernel: dict[str, Any] = {}  # "loop", "thread": the kernel's loop and thread; "worker": the form loop
 _start_lock = threading.Lock()
@@ -54,3 +56,13 @@ def pump() -> None:
         except queue.Empty:
             return
         update()
+
+
+def schedule(coro: Coroutine[Any, Any, T]) -> asyncio.Task[T] | None:
+    """Run on the kernel's loop without blocking the click; in plain Python (no loop) run it now."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(coro)
+        return None
+    return loop.create_task(coro)

@@ -10,19 +10,16 @@ place; it is refined with `%lamina refine RUN_ID feedback` or `client.refine(run
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import Any
 
 import ipywidgets as W
 
 from ..core.client import Client
 from ..core.errors import LaminaError
 from ..core.models import Run
-from . import session
+from . import kernel_ui, session
 from .compare import versions_view
 from .views import esc
-
-T = TypeVar("T")
 
 
 class RefineBox(W.VBox):
@@ -60,7 +57,7 @@ class RefineBox(W.VBox):
             self.status.value = "<span style='color:#cf222e'>Write what should change, then Refine.</span>"
             return
         self.button.disabled = True
-        self.task = schedule(self._refine(self.run, text))
+        self.task = kernel_ui.schedule(self._refine(self.run, text))
 
     async def finished(self) -> Run | None:
         if self.task is not None:
@@ -82,14 +79,3 @@ class RefineBox(W.VBox):
         self.status.value = f"version {len(refined.versions)} of run <code>{esc(refined.id)}</code>"
         self.feedback.value = ""
         return refined
-
-
-def schedule(coro: Coroutine[Any, Any, T]) -> asyncio.Task[T] | None:
-    """Run on the kernel's loop without blocking the click; in plain Python (no loop) run it now."""
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        asyncio.run(coro)
-        return None
-    return loop.create_task(coro)
-
