@@ -39,6 +39,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="when RateLimit-* headers are sent: on 429s only, as the docs show (default), or always",
     )
     parser.add_argument(
+        "--rate-limit-window",
+        choices=("sliding", "fixed"),
+        default="sliding",
+        help="how the per-IP window moves (the docs do not say): sliding, never more than the limit in "
+        "any window-long span (default, the stricter), or fixed, resetting whole",
+    )
+    parser.add_argument(
         "--time-factor",
         type=float,
         default=1.0,
@@ -67,6 +74,7 @@ def build(args: argparse.Namespace) -> Emulator:
         rate_limit=None if args.no_rate_limit else args.rate_limit,
         time_factor=args.time_factor,
         rate_limit_headers=args.rate_limit_headers,
+        rate_limit_window=args.rate_limit_window,
         host=args.host,
         port=args.port,
         api_key=args.api_key,

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 RATE_LIMIT_HEADERS = ("on-429", "always")  # when RateLimit-* headers are sent
+RATE_LIMIT_WINDOWS = ("sliding", "fixed")  # how the per-IP window moves (ratelimit.py)
 
 
 @dataclass
@@ -23,6 +24,7 @@ class Settings:
     time_factor: float = 1.0
     hold: bool = False
     rate_limit_headers: str = "on-429"
+    rate_limit_window: str = "sliding"
     check_interval: float = 2.0  # /wait and /stream look at a run this often (x time_factor)
     credits: float | None = None  # a metered starting balance (credits.py); None: never runs dry
     out_of_credits_status: int = 402  # the HTTP status of a run refused for lack of credits
@@ -50,6 +52,8 @@ class Settings:
             raise ValueError("rate_limit must be a positive integer or None (no limit)")
         if self.rate_limit_headers not in RATE_LIMIT_HEADERS:
             raise ValueError(f"rate_limit_headers must be one of {', '.join(RATE_LIMIT_HEADERS)}")
+        if self.rate_limit_window not in RATE_LIMIT_WINDOWS:
+            raise ValueError(f"rate_limit_window must be one of {', '.join(RATE_LIMIT_WINDOWS)}")
         if self.credits is not None and (not _is_number(self.credits) or self.credits < 0):
             raise ValueError(f"credits must be a number >= 0 or None (unmetered), got {self.credits!r}")
         status = self.out_of_credits_status

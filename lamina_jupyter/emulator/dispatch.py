@@ -130,7 +130,8 @@ class EmulatorApp:
         if settings.rate_limit is None:
             return True
         # Per IP, as documented: every key from one address, invalid ones included, shares the budget.
-        verdict = self.state.limiter.check(ctx.client_host, settings.rate_limit, 60.0 * settings.time_factor)
+        verdict = self.state.limiter.check(ctx.client_host, settings.rate_limit, 60.0 * settings.time_factor,
+                                           settings.rate_limit_window)
         if settings.rate_limit_headers == "always" or not verdict.allowed:
             ctx.extra_headers.update(verdict.headers())
         if verdict.allowed:

@@ -50,6 +50,7 @@ class Emulator:
         signing_seed: bytes | None = None,
         rate_limit_headers: str = "on-429",
         check_interval: float = 2.0,
+        rate_limit_window: str = "sliding",
     ) -> None:
         self.settings = Settings(
             latency,
@@ -59,6 +60,7 @@ class Emulator:
             time_factor,
             rate_limit_headers=rate_limit_headers,
             check_interval=check_interval,
+            rate_limit_window=rate_limit_window,
         )
         self.settings.validate()
         self._stats = Stats()
@@ -229,11 +231,11 @@ class Emulator:
 
     def configure_now(self, **changes: Any) -> None:
         was_held = self.settings.hold
-        before = (self.settings.rate_limit, self.settings.time_factor)
+        before = (self.settings.rate_limit, self.settings.time_factor, self.settings.rate_limit_window)
         self.settings.update(**changes)
         if "credits" in changes:  # a new grant: the balance starts again from it
             self.state.credits_spent = 0.0
-        if before != (self.settings.rate_limit, self.settings.time_factor):
+        if before != (self.settings.rate_limit, self.settings.time_factor, self.settings.rate_limit_window):
             self.state.limiter.reset()
         if was_held and not self.settings.hold and self.state.store.loop is not None:
             self.state.store.release_held()

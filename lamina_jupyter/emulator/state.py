@@ -10,7 +10,7 @@ from typing import Any
 from .apps import APPS, App
 from .config import Settings, Stats
 from .faults import FaultQueue
-from .ratelimit import FixedWindowLimiter
+from .ratelimit import RateLimiter
 from .store import RunStore
 
 
@@ -34,7 +34,7 @@ class State:
     base_url: str = ""
     faults: FaultQueue = field(default_factory=FaultQueue)
     apps: dict[str, App] = field(default_factory=lambda: dict(APPS))  # edit_app() changes this copy
-    limiter: FixedWindowLimiter = field(default_factory=FixedWindowLimiter)
+    limiter: RateLimiter = field(default_factory=RateLimiter)
     media_specs: dict[str, dict[str, Any]] = field(default_factory=dict)  # media id -> spec
     media_cache: dict[str, tuple[bytes, str]] = field(
         default_factory=dict
