@@ -15,13 +15,14 @@ import secrets
 import httpx
 import pytest
 
+from lamina_jupyter.core.ratelimit import governor_for
 from lamina_jupyter.emulator import Emulator
 
 # Latency low enough for a fast suite, high enough that runs really pass through queued and running;
 # /wait and /stream check runs every 50 ms instead of the documented 2 s (tests/emulator/
 # test_emulator_check_interval.py studies that).
 FAST = dict(latency=0.15, jitter=0.0, failure_rate=0.0, rate_limit=None, time_factor=1.0,
-            rate_limit_headers="on-429", check_interval=0.05)
+            rate_limit_headers="on-429", rate_limit_window="sliding", check_interval=0.05)
 CANARY_KEY = "lma_CANARY_" + secrets.token_hex(10)
 
 
@@ -63,6 +64,8 @@ def emulator(emulator_session):
     yield emulator_session
     emulator_session.clear_faults()
     emulator_session.configure(hold=False, **FAST)
+    # a limit a batch learned from the test's settings must not pace the tests after it
+    governor_for(emulator_session.base_url).learn_limit(None, None)
     emulator_session.restore_apps()
     live = [r["run_id"] for r in emulator_session.runs() if r["status"] in ("queued", "running")]
     if live:

@@ -294,6 +294,8 @@ class Engine(Reconciling):
         jobs += [("follow", row, key, run_id, t0) for row, key, run_id, t0 in adopted]
         self.report.reattached = len(reattach)
         jobs += [("submit", row, key) for row, key in resubmit + submit]
+        if jobs:
+            await self._learn_rate_limit()
         for job in jobs:
             await sem.acquire()
             coro = (
@@ -307,6 +309,16 @@ class Engine(Reconciling):
             task.add_done_callback(lambda _: sem.release())
         while tasks:
             await asyncio.gather(*list(tasks))
+
+    async def _learn_rate_limit(self) -> None:
+        """Read the limit the server declares (usage endpoint), so the governor paces this batch at
+        it from the first request: the documented server sends RateLimit-* headers only with a 429,
+        too late to avoid one. Skipped when the user fixed a budget; a server without the endpoint
+        (or api="legacy") leaves the governor to its headers and 429 pauses."""
+        if self.client.governor.state()["per_minute"]:
+            return
+        with contextlib.suppress(LaminaError):
+            await self.client.usage()
 
     async def _after_interrupt(self) -> None:
         in_flight = [

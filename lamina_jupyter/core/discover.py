@@ -127,7 +127,9 @@ def discover(ctx: Context, intent: str, max_credits: float | None = None, output
 
 
 def usage(ctx: Context) -> Flow:
-    """The account's credit balance and rate limit."""
+    """The account's credit balance and rate limit; the limit also paces this server's governor."""
     require_v1(ctx, "Reading credit usage")
     data, _ = yield from call(ctx, "GET", "/v1/account/usage")
-    return Usage.from_json(data)
+    found = Usage.from_json(data)
+    ctx.governor.learn_limit(found.rate_limit, found.window_seconds)
+    return found

@@ -4,11 +4,18 @@ Lamina allows about 100 requests per minute per IP, so every request of every cl
 DataFrame fan-out) books a slot here first. Pure logic with an injectable clock; the drivers turn
 `reserve()`'s answer into a Sleep. Rules:
 
+- a known limit (`set_budget` by the user, else `learn_limit` from the server's usage endpoint,
+  which the fan-out reads before sending) spaces requests window/limit apart AND keeps a log of the
+  last `limit` bookings: no request is booked less than a window (plus MARGIN, for the arrival
+  jitter the server sees) after the one `limit` bookings before it. That holds under a sliding
+  window as under a fixed one, so a batch runs at the limit without a 429 even when the server's
+  headers only come with 429s, as the docs show;
 - after a 429 whose hint is `retry_after` seconds, nobody sends until then (`pause`);
 - `RateLimit-Remaining` / `RateLimit-Reset`, read on every response, spread what is left of the
   window: when the remaining budget drops to a quarter of the limit (or 10), requests are spaced
-  reset/remaining apart, and at 0 everyone waits for the reset, before the server has to say 429;
-- an optional fixed budget (requests per minute) spaces requests 60/budget seconds apart;
+  reset/remaining apart, and at 0 everyone waits for the reset, before the server has to say 429.
+  With a known limit this applies only when the server counts more than our own log (someone else
+  shares the IP): alone, our log is exact, while Reset's whole seconds would overstate each wait;
 - no server hint pauses anyone for more than MAX_SERVER_WAIT (10 minutes): one response saying
   `RateLimit-Reset: 999999999` would otherwise stop every client of that server for decades. Longer
   hints are capped with a warning; negative, NaN and infinite ones are ignored (`sane_wait`).
@@ -20,6 +27,7 @@ import math
 import threading
 import time
 import warnings
+from collections import deque
 from collections.abc import Callable, Mapping
 from urllib.parse import urlsplit
 
@@ -27,6 +35,8 @@ from .errors import LaminaWarning
 
 Clock = Callable[[], float]
 MAX_SERVER_WAIT = 600.0  # seconds: the longest pause any one server hint may impose
+MARGIN = 0.02  # share of a window added between a booking and the one `limit` bookings before it
+UNKNOWN_LIMIT_LOG = 1000  # bookings kept before any limit is known, so the first window counts them
 
 
 def sane_wait(seconds: float | None, source: str) -> float | None:
@@ -60,18 +70,34 @@ class RateGovernor:
         self._clock = clock
         self._wall = wall
         self._per_minute = per_minute
+        self._learned: tuple[int, float] | None = None  # (requests, window seconds) the server declared
+        self._booked: deque[float] = deque()  # the last `limit` booked send times, oldest first
         self._next_slot = 0.0       # earliest time the next request may go
         self._paused_until = 0.0    # set by 429s and exhausted windows
         self._spacing = 0.0         # seconds between requests learned from RateLimit-* headers
         self._spacing_until = 0.0   # when the learned spacing expires (the window's reset)
 
     def set_budget(self, per_minute: float | None) -> None:
-        """Fix a budget (requests per minute), or None to rely on the server's headers only."""
+        """Fix a budget (requests per minute), or None to rely on the server's limit and headers."""
         with self._lock:
             self._per_minute = per_minute
 
+    def learn_limit(self, limit: int | None, window_seconds: float | None) -> None:
+        """The limit the server declares (`GET /v1/account/usage`: rateLimit.limit per windowMs); None
+        when it declares none. A budget set by the user takes precedence."""
+        with self._lock:
+            self._learned = None
+            if limit is not None and limit >= 1 and window_seconds is not None and window_seconds > 0:
+                self._learned = (int(limit), float(window_seconds))
+
+    def _limit(self) -> tuple[float, float] | None:
+        if self._per_minute:
+            return self._per_minute, 60.0
+        return self._learned
+
     def _interval(self, now: float) -> float:
-        fixed = 60.0 / self._per_minute if self._per_minute else 0.0
+        limit = self._limit()
+        fixed = limit[1] / limit[0] if limit else 0.0
         learned = self._spacing if now < self._spacing_until else 0.0
         return max(fixed, learned)
 
@@ -80,6 +106,13 @@ class RateGovernor:
         with self._lock:
             now = self._clock()
             start = max(now, self._paused_until, self._next_slot)
+            limit = self._limit()
+            count = UNKNOWN_LIMIT_LOG if limit is None else max(1, math.floor(limit[0]))
+            if limit is not None and len(self._booked) >= count:
+                start = max(start, self._booked[-count] + limit[1] * (1 + MARGIN))
+            self._booked.append(start)
+            while len(self._booked) > count:
+                self._booked.popleft()
             self._next_slot = start + self._interval(now)
             return start - now
 
@@ -106,6 +139,9 @@ class RateGovernor:
             return
         with self._lock:
             now = self._clock()
+            if status != 429 and self._alone(remaining, now):
+                self._spacing, self._spacing_until = 0.0, 0.0
+                return
             if remaining < 1:
                 self._paused_until = max(self._paused_until, now + reset)
                 return
@@ -116,6 +152,20 @@ class RateGovernor:
             else:
                 self._spacing, self._spacing_until = 0.0, 0.0
 
+    def _alone(self, remaining: float, now: float) -> bool:
+        """With a known limit: does the server's count match our own bookings in the last window?
+        (Requests booked but not yet counted there only make ours larger, so this errs towards
+        "not alone".)"""
+        limit = self._limit()
+        if limit is None:
+            return False
+        ours = 0
+        for t in reversed(self._booked):
+            if t <= now - limit[1]:
+                break
+            ours += t <= now
+        return remaining >= limit[0] - ours
+
     def waiting_seconds(self) -> float:
         """How long a request booked now would wait: what progress displays show as
         "waiting N s for the rate limit"."""
@@ -125,10 +175,11 @@ class RateGovernor:
 
     def state(self) -> dict[str, float | None]:
         with self._lock:
-            now = self._clock()
+            now, limit = self._clock(), self._limit()
             return {"waiting_seconds": max(0.0, max(self._paused_until, self._next_slot) - now),
                     "paused_for": max(0.0, self._paused_until - now),
-                    "interval": self._interval(now), "per_minute": self._per_minute}
+                    "interval": self._interval(now), "per_minute": self._per_minute,
+                    "limit": None if limit is None else limit[0]}
 
 
 _GOVERNORS: dict[str, RateGovernor] = {}

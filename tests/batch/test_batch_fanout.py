@@ -56,7 +56,8 @@ def test_200_rows_keep_order_cap_concurrency_and_cost_two_requests_each(client, 
     assert stats["peak_running"] <= 12
     assert stats["runs_created"] == 210 and stats["duplicate_starts"] == 0
     assert route_count(emulator, POST) == 210 and route_count(emulator, STREAM) == 210
-    assert emulator.stats["requests"] == 1 + 2 * 210  # the app once, then start + one event stream per run
+    # the app and the rate limit once, then start + one event stream per run
+    assert emulator.stats["requests"] == 2 + 2 * 210
     assert result.lamina.report["submitted"] == 210
 
 

@@ -155,3 +155,52 @@ def test_another_key_on_the_same_ip_spends_our_budget_and_no_call_fails(emulator
         stop.set()
         noisy.join(5)
     assert len(spent) >= 3  # the teammate kept spending while we worked
+
+
+# -- a known limit: window/limit apart, and never more than the limit in any window ---------------
+def test_a_declared_limit_keeps_every_window_under_it_with_a_margin():
+    clock = FakeClock()
+    gov = RateGovernor(clock=clock)
+    gov.learn_limit(10, 6.0)
+    booked = []
+    for _ in range(35):
+        wait = gov.reserve()
+        booked.append(clock.now + wait)
+        clock.now += wait * 0.5  # callers wake late or early: the log, not the caller, keeps the rule
+    assert booked[1] - booked[0] == pytest.approx(0.6)
+    assert min(b - a for a, b in zip(booked, booked[10:], strict=False)) >= 6.0 * 1.02 - 1e-9
+    assert gov.state()["limit"] == 10
+
+
+def test_a_user_budget_wins_over_the_declared_limit_and_none_forgets_it():
+    gov = RateGovernor(per_minute=30, clock=FakeClock())
+    gov.learn_limit(100, 60.0)
+    assert gov.state()["interval"] == pytest.approx(2.0)
+    gov.set_budget(None)
+    assert gov.state()["interval"] == pytest.approx(0.6)
+    gov.learn_limit(None, None)  # an unlimited server
+    assert gov.state()["interval"] == 0 and gov.state()["limit"] is None
+
+
+def test_alone_on_the_ip_the_log_paces_and_whole_second_resets_do_not_stall():
+    """Headers on every response, nobody else on the IP: the server's Remaining matches our own log,
+    so a Reset rounded up to whole seconds does not pause us beyond the log's own wait."""
+    clock = FakeClock()
+    gov = RateGovernor(clock=clock)
+    gov.learn_limit(10, 6.0)
+    for _ in range(10):
+        clock.now += gov.reserve()
+    gov.observe(200, {"RateLimit-Limit": "10", "RateLimit-Remaining": "0", "RateLimit-Reset": "1"})
+    assert gov.reserve() == pytest.approx(6.12 - 5.4)  # the log's wait, not Reset's full second
+
+
+def test_someone_else_on_the_ip_brings_the_header_rules_back():
+    clock = FakeClock()
+    gov = RateGovernor(clock=clock)
+    gov.learn_limit(100, 60.0)
+    for _ in range(5):
+        clock.now += gov.reserve()
+    gov.observe(200, {"RateLimit-Limit": "100", "RateLimit-Remaining": "10", "RateLimit-Reset": "20"})
+    assert gov.state()["interval"] == pytest.approx(2.0)  # 95 expected left: another client spent 85
+    gov.observe(200, {"RateLimit-Limit": "100", "RateLimit-Remaining": "0", "RateLimit-Reset": "12"})
+    assert gov.waiting_seconds() == pytest.approx(12)
