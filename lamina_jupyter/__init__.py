@@ -4,6 +4,8 @@ The core (this module's imports) needs only the standard library and httpx; Pill
 ipywidgets, IPython and the emulator are imported inside the functions that need them.
 """
 
+from typing import Any
+
 from .core.client import AsyncClient, Client
 from .core.errors import (
     APIError,
@@ -24,6 +26,7 @@ from .core.errors import (
     WaitTimeout,
 )
 from .core.models import App, Estimate, Output, Parameter, Progress, Run
+from .notebook import hooks as _hooks
 
 __version__ = "0.1.0"
 
@@ -61,6 +64,17 @@ def form(app: App | str, client: Client | None = None, values: object = None) ->
     from .notebook.form import form as build
 
     return build(app, client, values)
+
+
+async def _form_sweep(*args: Any, **kwargs: Any) -> Any:
+    """A form's sweep, plugged into the notebook layer (which may not import batch/); pandas loads
+    only when a sweep really runs."""
+    from .batch.sweep import sweep_for_form
+
+    return await sweep_for_form(*args, **kwargs)
+
+
+_hooks.register_sweep_runner(_form_sweep)
 
 
 def __getattr__(name: str) -> object:

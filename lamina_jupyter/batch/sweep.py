@@ -12,14 +12,18 @@ apply unchanged.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import asyncio
+from collections.abc import Callable, Iterable, Mapping
 from itertools import product
 from typing import Any
 
 import pandas as pd
 
 from .api import run_dataframe
-from .grid import Grid
+from .drive import run_async
+from .grid import Grid, grid
+from .job import Job
+from .progress import render_html
 
 REPEAT_COLUMN = "lamina_repeat"  # the lamina_ prefix: never sent, never warned about
 
@@ -83,3 +87,31 @@ def sweep(app: Any, factors: Mapping[str, Iterable[Any]], *, constants: dict[str
     if not isinstance(result, pd.DataFrame):
         return result
     return SweepResult.of(result, list(factors))
+
+
+async def sweep_for_form(app: Any, factors: Mapping[str, list[Any]], *, constants: dict[str, Any],
+                         repeat: int, client: Any,
+                         on_progress: Callable[[str], None]) -> tuple[SweepResult, Grid]:
+    """A form's sweep (notebook/form_sweep.py calls it through notebook/hooks.py) on the caller's loop,
+    the forms' worker loop: progress goes to `on_progress` as HTML (only the kernel thread touches
+    widgets); no ledger, because the button says how many runs it makes and pressing it again makes
+    them again; the grid (first factor down, second across, the rest as panels) is drawn here, off the
+    kernel thread, because drawing it fetches the thumbnails."""
+    job = Job(sweep_frame(factors, repeat), app, client=client, constants=constants, journal=False,
+              progress=False)
+
+    async def report() -> None:
+        while True:
+            on_progress(render_html(job.tracker.snapshot()))
+            await asyncio.sleep(0.25)
+
+    ticker = asyncio.ensure_future(report())
+    try:
+        frame = await run_async(job)
+    finally:
+        ticker.cancel()
+    on_progress(render_html(job.tracker.snapshot()))
+    result = SweepResult.of(frame, list(factors))
+    names = list(factors)
+    result._lamina_grid = await asyncio.to_thread(grid, result, rows=names[:1], cols=names[1:2], by=names[2:])
+    return result, result._lamina_grid

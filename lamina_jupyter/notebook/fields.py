@@ -56,6 +56,41 @@ class Field:
         """The value as it would appear in equivalent Python code."""
         return self.value()
 
+    # -- several values (the form's sweep mode, form_sweep.py) ----------------------------------
+    many: W.Widget | None = None  # the several-values widget, built when sweep mode first turns on
+
+    def _build_many(self) -> W.Widget | None:
+        """The widget taking several values; None for kinds that stay single (URLs and files)."""
+        return None
+
+    def _read_many(self) -> list[Any]:
+        return []
+
+    def _seed_many(self, value: Any) -> None:
+        pass
+
+    def sweeping(self, on: bool) -> W.Widget | None:
+        """Show the several-values widget (seeded with the current value when empty) or the single one
+        again (given the first of the values); returns the several-values widget, None if single-only."""
+        if self.many is None:
+            self.many = self._build_many()
+        if self.many is None:
+            return None
+        if on and not self._read_many() and self.value() is not None:
+            self._seed_many(self.value())
+        if not on and self._read_many():
+            self.set(self._read_many()[0])
+        shown = self.many if on else self.widget
+        self.box.children = (shown, *self.box.children[1:])
+        return self.many
+
+    def values(self) -> list[Any]:
+        """Every value to sweep over in sweep mode (distinct, in order), else the value alone; [] = none."""
+        if self.many is not None and self.box.children[0] is self.many:
+            return list(dict.fromkeys(self._read_many()))
+        value = self.value()
+        return [] if value is None else [value]
+
 
 class OptionsField(Field):
     """A Dropdown of the option labels, with an empty choice only when there is no default."""
@@ -67,6 +102,19 @@ class OptionsField(Field):
             options = [("— choose —", None), *[(o, o) for o in options]]
         dropdown = W.Dropdown(options=options, value=default, description=_label(param), style=_LABEL_STYLE)
         super().__init__(param, dropdown)
+
+    def _build_many(self) -> W.Widget:
+        options = list(self.param.options)
+        return W.SelectMultiple(options=options, value=(), rows=min(len(options), 6),
+                                description=_label(self.param), style=_LABEL_STYLE,
+                                tooltip="pick several (Ctrl/Cmd-click or Shift-click)")
+
+    def _read_many(self) -> list[Any]:
+        return list(self.many.value) if self.many is not None else []
+
+    def _seed_many(self, value: Any) -> None:
+        if self.many is not None:
+            self.many.value = (value,)
 
 
 class TextField(Field):
@@ -81,6 +129,18 @@ class TextField(Field):
         if long:
             widget.layout.height = "70px"
         super().__init__(param, widget)
+
+    def _build_many(self) -> W.Widget:
+        return W.Textarea(value="", description=_label(self.param), style=_LABEL_STYLE,
+                          layout=W.Layout(width="95%", height="90px"), placeholder="one value per line")
+
+    def _read_many(self) -> list[Any]:
+        text = self.many.value if self.many is not None else ""
+        return [line for line in text.splitlines() if line.strip()]  # blank lines are no value
+
+    def _seed_many(self, value: Any) -> None:
+        if self.many is not None:
+            self.many.value = str(value)
 
 
 class UrlField(Field):

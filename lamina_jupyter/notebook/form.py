@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Coroutine
 from typing import Any
 
 import ipywidgets as W
@@ -24,6 +25,7 @@ from ..core.redact import redact
 from . import kernel_ui, session
 from .fields import Field, UrlField, widget_for
 from .form_batch import BatchCollector, prefill
+from .form_sweep import FIX_FIELDS, SweepControls, sweep_code
 from .refine import RefineBox
 from .views import esc, output_html, status_html
 
@@ -86,6 +88,7 @@ class Form(W.VBox):
         self.run_button.on_click(self._clicked)
         self.code_button.on_click(self._show_code)
         self.batcher = BatchCollector(self)  # "Add to batch" and form.batch (form_batch.py)
+        self.sweeper = SweepControls(self)  # the Sweep toggle, form.sweep_result (form_sweep.py)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         """The live widget view, plus a text/plain line for where no widget front end runs (a saved
@@ -102,7 +105,16 @@ class Form(W.VBox):
         """The rows collected with "Add to batch" as a DataFrame, ready for `df.lamina.run(app)`."""
         return self.batcher.frame()
 
+    @property
+    def sweep_result(self) -> Any:
+        """The last sweep's result frame (shown as its grid), or None before a sweep ran."""
+        return self.sweeper.result
+
     # -- inputs --------------------------------------------------------------------------------
+    def name_of(self, field: Field) -> str:
+        """The input key a field sends (its name; its key when two parameters share the name)."""
+        return self._names[id(field)]
+
     def values(self) -> dict[str, Any]:
         """The inputs the form would send, by parameter name (files not yet uploaded)."""
         return {self._names[id(f)]: v for f in self.fields if (v := f.value()) is not None}
@@ -113,21 +125,26 @@ class Form(W.VBox):
             f.show_problem(f.problem() if isinstance(f, UrlField) else None)
         bad = any(f.message.value for f in self.fields)
         inputs = self.values()
-        leftovers: list[str] = []
+        found = self.problems_of(inputs)
+        for field, text in found:
+            if field is not None:
+                field.show_problem(text)
+        self.show_leftovers([text for field, text in found if field is None])
+        return None if bad or found else inputs
+
+    def problems_of(self, inputs: dict[str, Any]) -> list[tuple[Field | None, str]]:
+        """What the client would refuse in `inputs`, in the form's words, with the field it concerns."""
         try:
             prepare_inputs(self.app, inputs, self._family())
         except ValidationError as exc:
             by_name = {f.param.name: f for f in self.fields}
-            for problem in exc.details or []:
-                field = by_name.get(str(problem.get("field"))) if isinstance(problem, dict) else None
-                text = form_advice(problem) if isinstance(problem, dict) else str(problem)
-                if field is not None:
-                    field.show_problem(text)
-                else:
-                    leftovers.append(str(text))
-            bad = True
-        self.problems.value = "".join(f"<div style='color:#cf222e'>{esc(t)}</div>" for t in leftovers)
-        return None if bad else inputs
+            return [(by_name.get(str(p.get("field"))), form_advice(p)) if isinstance(p, dict)
+                    else (None, str(p)) for p in exc.details or [str(exc.message)]]
+        return []
+
+    def show_leftovers(self, texts: list[str]) -> None:
+        """Problems no field owns, under the buttons."""
+        self.problems.value = "".join(f"<div style='color:#cf222e'>{esc(t)}</div>" for t in texts)
 
     def _family(self) -> str:
         try:
@@ -139,13 +156,18 @@ class Form(W.VBox):
     def _clicked(self, _button: Any = None) -> None:
         if self.task is not None and not self.task.done():
             return
+        if self.sweeper.active:
+            self.sweeper.run()
+            return
         inputs = self.validate()
         if inputs is None:
-            self.status.value = ("<span style='color:#cf222e'>Fix the fields marked above, then Run again."
-                                 "</span>")
+            self.status.value = FIX_FIELDS
             return
+        self.launch(self._execute(inputs))
+
+    def launch(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Run `coro` (the run or a sweep) on the forms' worker loop; the kernel stays free."""
         self.run_button.disabled = True
-        coro = self._execute(inputs)
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # plain Python, no kernel loop: nothing else to keep responsive
@@ -156,7 +178,8 @@ class Form(W.VBox):
         self.task = asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, worker), loop=loop)
 
     async def finished(self) -> Run | None:
-        """Wait for the run in flight (if any) and return the last run."""
+        """Wait for the run or sweep in flight (if any) and return the last run (a sweep's result is
+        `form.sweep_result`)."""
         if self.task is not None:
             await asyncio.shield(self.task)
         kernel_ui.pump()  # updates posted just before the run ended
@@ -234,16 +257,26 @@ class Form(W.VBox):
 
     def _remember(self, run: Run | None, inputs: dict[str, Any]) -> None:
         shown = ", ".join(f"{k}={str(v)[:30]!r}" for k, v in inputs.items() if isinstance(v, str))
-        status = run.status if run else self._outcome
-        self.runs.appendleft({"run_id": run.id if run else None, "status": status,
-                              "seconds": round(self._elapsed(), 1), "inputs": shown})
+        self.log(run.id if run else None, run.status if run else self._outcome, shown)
+
+    def log(self, run_id: str | None, status: str, inputs: str) -> None:
+        """One line in "Last runs" (a run, or a sweep with its counts)."""
+        self.runs.appendleft({"run_id": run_id, "status": status, "seconds": round(self._elapsed(), 1),
+                              "inputs": inputs})
         items = "".join(f"<li><code>{esc(r['run_id'] or '—')}</code> {esc(r['status'])} · {r['seconds']} s · "
                         f"{esc(r['inputs'])}</li>" for r in self.runs)
         self._show(self.history, f"<details><summary>Last runs</summary><ul>{items}</ul></details>")
 
     def _show_code(self, _button: Any = None) -> None:
         described = {self._names[id(f)]: f.describe() for f in self.fields if f.value() is not None}
-        code = esc(code_for(self.app, described))
+        plan = self.sweeper.plan() if self.sweeper.active else None
+        if plan is not None:  # single values as swept; a URL field's own description (a picked file's path)
+            described = {n: described[n] if isinstance(f, UrlField) else plan.constants[n]
+                         for f in self.fields if (n := self._names[id(f)]) in plan.constants}
+        if plan is not None and plan.count > 1 and plan.swept():
+            code = esc(sweep_code(self.app, plan, described))
+        else:
+            code = esc(code_for(self.app, described))
         self.code.value = f"<pre class='lamina-code' style='user-select:all'>{code}</pre>"
 
 

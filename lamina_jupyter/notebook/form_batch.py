@@ -78,14 +78,20 @@ class BatchCollector:
         buttons = next(c for c in form.children if isinstance(c, W.HBox) and form.run_button in c.children)
         buttons.children = (*buttons.children, self.button, self.count)
 
-    def add(self, _button: Any = None) -> dict[str, Any] | None:
-        inputs = self.form.validate()
-        if inputs is None:
+    def add(self, _button: Any = None) -> list[dict[str, Any]]:
+        """Add the form's inputs as a row (in sweep mode, a row per run the sweep would make)."""
+        if self.form.sweeper.active:
+            plan = self.form.sweeper.check()
+            added = plan.rows() if plan is not None else []
+        else:
+            inputs = self.form.validate()
+            added = [dict(inputs)] if inputs is not None else []
+        if not added:
             self.count.value = "<span style='color:#cf222e'>Fix the marked fields, then add again.</span>"
-            return None
-        self.rows.append(dict(inputs))
+            return []
+        self.rows += added
         self.count.value = f"<small>{len(self.rows)} row(s) in <code>form.batch</code></small>"
-        return inputs
+        return added
 
     def frame(self) -> Any:
         import pandas as pd
