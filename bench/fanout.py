@@ -196,7 +196,7 @@ def breakdown(m: Measure, factor: float, run_s: float) -> str:
 
 
 def part3(emu: Emulator, client: Client, sizes: list[int], factor: float, modes: list[str],
-          run_s: float = 20.0, concurrency: int = 32, baseline_rows: int = 150) -> None:
+          run_s: float = 20.0, concurrency: int = 32, baseline_rows: int = 150, loops: bool = True) -> None:
     def limit_as(mode: str) -> None:
         window, headers = mode.split("/")
         emu.configure(latency=run_s * factor, jitter=0.5, rate_limit=LIMIT, time_factor=factor,
@@ -207,7 +207,7 @@ def part3(emu: Emulator, client: Client, sizes: list[int], factor: float, modes:
           f"time_factor {factor} (1 minute = {60 * factor:.1f} s); completed rows only; bound "
           f"N / (2N/{LIMIT} + L/60); docs loops under {modes[0]} (window/RateLimit-* headers)")
     base: list[Measure] = []
-    for watch in ("poll 3 s", "poll 5 s", "/wait"):
+    for watch in ("poll 3 s", "poll 5 s", "/wait") if loops else ():
         for workers in (2, 4, 8, 16):
             n = min(baseline_rows, 10 * workers)  # ~10 runs per thread: ramp and tail stay small
             m = docs_loop(emu, n, factor, workers, watch)
@@ -215,10 +215,12 @@ def part3(emu: Emulator, client: Client, sizes: list[int], factor: float, modes:
             print(f"    docs loop, {m.label}, {n} rows: {m.per_minute:.1f} runs/min "
                   f"({m.per_minute / bound(n, run_s):.0%} of its bound {bound(n, run_s):.1f}), "
                   f"{m.accepted / n:.1f} requests per row, 429s {m.limited}, completed {m.completed}/{n}")
-    best = max(base, key=lambda m: m.per_minute / bound(m.rows, run_s))
-    best_share = best.per_minute / bound(best.rows, run_s)
-    print(f"    best docs loop: {best.label}, {best.rows} rows: {best.per_minute:.1f}/min, {best_share:.0%} "
-          "of its bound")
+    best_share = None
+    if base:
+        best = max(base, key=lambda m: m.per_minute / bound(m.rows, run_s))
+        best_share = best.per_minute / bound(best.rows, run_s)
+        print(f"    best docs loop: {best.label}, {best.rows} rows: {best.per_minute:.1f}/min, "
+              f"{best_share:.0%} of its bound")
     for mode in modes:
         limit_as(mode)
         for rows in sizes:
@@ -227,7 +229,8 @@ def part3(emu: Emulator, client: Client, sizes: list[int], factor: float, modes:
             # batch sizes differ, so shares of each size's bound are compared (equal to runs/min at equal N)
             print(f"    ours, {mode}, {m.label}, {rows} rows: {m.per_minute:.1f} completed runs/min, bound "
                   f"{bound(rows, run_s):.1f} → {share:.1%} of the bound; 429s {m.limited}; completed "
-                  f"{m.completed}/{rows}; speed-up ×{share / best_share:.2f} over the best docs loop")
+                  f"{m.completed}/{rows}"
+                  + (f"; speed-up ×{share / best_share:.2f} over the best docs loop" if best_share else ""))
             print(f"      where the rest goes: {breakdown(m, factor, run_s)}")
 
 
@@ -279,6 +282,7 @@ def main() -> None:
     parser.add_argument("--rows", nargs="+", type=int, default=[50, 150, 1000], help="batch sizes for 3")
     parser.add_argument("--time-factor", type=float, default=0.1, help="1 minute = 60 × this, in s (see 3)")
     parser.add_argument("--run-seconds", type=float, default=20.0, help="mean run length (± 50 %%)")
+    parser.add_argument("--no-docs-loops", action="store_true", help="3 without the baseline loops")
     parser.add_argument("--modes", nargs="+", default=MODES, choices=MODES,
                         help="server rate window / when RateLimit-* headers come, for 3 (first: docs loops)")
     args = parser.parse_args()
@@ -291,7 +295,8 @@ def main() -> None:
         if 2 in args.parts:
             part2(emu)
         if 3 in args.parts:
-            part3(emu, client, args.rows, args.time_factor, args.modes, args.run_seconds)
+            part3(emu, client, args.rows, args.time_factor, args.modes, args.run_seconds,
+                  loops=not args.no_docs_loops)
         if 4 in args.parts:
             part4(emu, client)
 

@@ -153,15 +153,16 @@ class RateGovernor:
                 self._spacing, self._spacing_until = 0.0, 0.0
 
     def _alone(self, remaining: float, now: float) -> bool:
-        """With a known limit: does the server's count match our own bookings in the last window?
-        (Requests booked but not yet counted there only make ours larger, so this errs towards
-        "not alone".)"""
+        """With a known limit: is the server's count no more than our own bookings of the last window?
+        Ours are counted over the window plus MARGIN, as a response reaches us a little after the
+        server counted, and a request arrives a little after its booking; a teammate spending less
+        than that goes unseen until a 429, which pauses everyone and brings the header rules back."""
         limit = self._limit()
         if limit is None:
             return False
-        ours = 0
+        ours, since = 0, now - limit[1] * (1 + MARGIN)
         for t in reversed(self._booked):
-            if t <= now - limit[1]:
+            if t <= since:
                 break
             ours += t <= now
         return remaining >= limit[0] - ours
