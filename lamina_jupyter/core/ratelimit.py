@@ -71,7 +71,7 @@ class RateGovernor:
         self._wall = wall
         self._per_minute = per_minute
         self._learned: tuple[int, float] | None = None  # (requests, window seconds) the server declared
-        self._booked: deque[float] = deque()  # the last `limit` booked send times, oldest first
+        self._booked: deque[float] = deque()  # recent booked send times, oldest first (see reserve)
         self._next_slot = 0.0       # earliest time the next request may go
         self._paused_until = 0.0    # set by 429s and exhausted windows
         self._spacing = 0.0         # seconds between requests learned from RateLimit-* headers
@@ -111,7 +111,8 @@ class RateGovernor:
             if limit is not None and len(self._booked) >= count:
                 start = max(start, self._booked[-count] + limit[1] * (1 + MARGIN))
             self._booked.append(start)
-            while len(self._booked) > count:
+            # twice the limit: bookings still in the future must not push out past ones _alone counts
+            while len(self._booked) > 2 * count:
                 self._booked.popleft()
             self._next_slot = start + self._interval(now)
             return start - now

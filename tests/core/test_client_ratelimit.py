@@ -204,3 +204,16 @@ def test_someone_else_on_the_ip_brings_the_header_rules_back():
     assert gov.state()["interval"] == pytest.approx(2.0)  # 95 expected left: another client spent 85
     gov.observe(200, {"RateLimit-Limit": "100", "RateLimit-Remaining": "0", "RateLimit-Reset": "12"})
     assert gov.waiting_seconds() == pytest.approx(12)
+
+
+def test_bookings_queued_for_later_do_not_hide_the_ones_the_server_still_counts():
+    """Ten callers book ahead at once: the past window still holds all 10 sent requests, so a
+    Remaining of 0 from the server is our own doing and the log, not a rounded Reset, paces us."""
+    clock = FakeClock()
+    gov = RateGovernor(clock=clock)
+    gov.learn_limit(10, 6.0)
+    for _ in range(10):
+        clock.now += gov.reserve()
+    ahead = [gov.reserve() for _ in range(5)]  # booked now, sent later
+    gov.observe(200, {"RateLimit-Limit": "10", "RateLimit-Remaining": "0", "RateLimit-Reset": "1"})
+    assert gov.state()["paused_for"] == 0 and ahead[0] == pytest.approx(6.12 - 5.4)
