@@ -162,6 +162,9 @@ class AsyncDriver(ClientBase):
         # Requests past the pool size wait here, not in httpcore's pool, whose bookkeeping per queued
         # request made it 78 % of the CPU of 200+ gathered runs (and ran into PoolTimeout at 1,000).
         self._slots = asyncio.Semaphore(POOL_SIZE)
+        # httpcore's pool reports when a request holds its connection (see _send); other transports may not.
+        pooled = transport is None or isinstance(transport, httpx.AsyncHTTPTransport)
+        self._entry = asyncio.Lock() if pooled else None
 
     async def _steps(self, flow: Generator[Any, Any, Any], box: list[Any]) -> AsyncIterator[Any]:
         """The async driver: the same loop as Client._steps with awaits, each step under wait_for."""
@@ -244,13 +247,40 @@ class AsyncDriver(ClientBase):
         except asyncio.TimeoutError:
             raise bound.expired(request) from None
 
+    async def _send(self, request: httpx.Request) -> httpx.Response:
+        """httpx's send, entering httpcore's pool one request at a time until it holds a connection.
+
+        httpcore gives an idle connection to every request that arrives before the first of them
+        starts on it; all but one then fail over (ConnectionNotAvailable) and rescan the whole pool,
+        again and again: 7 rescans per request, most of the CPU of 300 gathered event streams. The
+        entry is free again at the request's first trace event (connecting, or sending on a reused
+        connection, which is no longer idle by then), or when send returns or fails."""
+        entry = self._entry
+        if entry is None:
+            return await self._http.send(request, stream=True)
+        await entry.acquire()
+        inside = True
+
+        async def leave(event: str, info: Any) -> None:
+            nonlocal inside
+            if inside:
+                inside = False
+                entry.release()
+                request.extensions.pop("trace", None)  # the rest of the request's events cost nothing
+
+        request.extensions["trace"] = leave
+        try:
+            return await self._http.send(request, stream=True)
+        finally:
+            await leave("", None)
+
     async def _fetch(self, request: httpx.Request) -> httpx.Response:
         """One attempt, headers and body."""
-        return await self._read(await self._http.send(request, stream=True))
+        return await self._read(await self._send(request))
 
     async def _open(self, request: httpx.Request) -> httpx.Response:
         """An event stream's headers (an error status's body too)."""
-        response = await self._http.send(request, stream=True)
+        response = await self._send(request)
         return response if response.status_code == 200 else await self._read(response)
 
     @staticmethod
