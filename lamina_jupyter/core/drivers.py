@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import sys
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -25,6 +27,16 @@ from .tls import shared_ssl_context
 
 OnUpdate = Callable[[Run], Any]
 POOL_SIZE = 100  # connections per client: httpx's default max_connections
+T = TypeVar("T")
+
+if sys.version_info >= (3, 11):
+    async def _cut(work: Awaitable[T], seconds: float) -> T:
+        """`work`, or TimeoutError after `seconds`. asyncio.timeout needs no task of its own; wait_for
+        made one per request and per stream line, most of the driver's own CPU."""
+        async with asyncio.timeout(seconds):
+            return await work
+else:
+    _cut = asyncio.wait_for
 
 
 class SyncDriver(ClientBase):
@@ -162,13 +174,16 @@ class AsyncDriver(ClientBase):
         # Requests past the pool size wait here, not in httpcore's pool, whose bookkeeping per queued
         # request made it 78 % of the CPU of 200+ gathered runs (and ran into PoolTimeout at 1,000).
         self._slots = asyncio.Semaphore(POOL_SIZE)
+        # httpcore's pool reports when a request holds its connection (see _send); other transports may not.
+        pooled = transport is None or isinstance(transport, httpx.AsyncHTTPTransport)
+        self._entry = asyncio.Lock() if pooled else None
 
     async def _steps(self, flow: Generator[Any, Any, Any], box: list[Any]) -> AsyncIterator[Any]:
-        """The async driver: the same loop as Client._steps with awaits, each step under wait_for."""
+        """The async driver: the same loop as Client._steps with awaits, each step under a time limit."""
         value: Any = None
         error: Exception | None = None
         stream: httpx.Response | None = None
-        lines: AsyncIterator[str] | None = None
+        lines: _StreamLines | None = None
         watch_end: float | None = None
         holding = False  # a pool slot, from OpenStream to CloseStream
         try:
@@ -202,19 +217,19 @@ class AsyncDriver(ClientBase):
                     try:
                         bound = Bound.of(request, watch_end)
                         stream = await self._within(self._open(request), request, bound)
-                        lines, value = self._lines(stream), stream
+                        lines, value = _StreamLines(stream), stream
                     except httpx.TransportError as exc:
                         value = exc
                     except (DeadlineExceeded, ResponseError) as exc:
                         error = exc
                 elif isinstance(step, NextLine):
                     try:
-                        if lines is None:
-                            value = None
-                        elif step.within is not None:  # reading a stream's end: short, never a deadline
-                            value = await asyncio.wait_for(anext(lines, None), step.within)
-                        else:
-                            value = await self._within(anext(lines, None), None, Bound.of(None, watch_end))
+                        if lines is not None and lines.waits():  # no line received is left
+                            if step.within is not None:  # reading a stream's end: short, never a deadline
+                                await _cut(lines.fill(), step.within)
+                            else:
+                                await self._within(lines.fill(), None, Bound.of(None, watch_end))
+                        value = lines.take() if lines is not None else None
                     except (httpx.TransportError, asyncio.TimeoutError) as exc:
                         value = exc
                     except (DeadlineExceeded, ResponseError) as exc:
@@ -240,17 +255,44 @@ class AsyncDriver(ClientBase):
         if left is None:
             return await work
         try:
-            return await asyncio.wait_for(work, max(left, 0.0))
+            return await _cut(work, max(left, 0.0))
         except asyncio.TimeoutError:
             raise bound.expired(request) from None
 
+    async def _send(self, request: httpx.Request) -> httpx.Response:
+        """httpx's send, entering httpcore's pool one request at a time until it holds a connection.
+
+        httpcore gives an idle connection to every request that arrives before the first of them
+        starts on it; all but one then fail over (ConnectionNotAvailable) and rescan the whole pool,
+        again and again: 7 rescans per request, most of the CPU of 300 gathered event streams. The
+        entry is free again at the request's first trace event (connecting, or sending on a reused
+        connection, which is no longer idle by then), or when send returns or fails."""
+        entry = self._entry
+        if entry is None:
+            return await self._http.send(request, stream=True)
+        await entry.acquire()
+        inside = True
+
+        async def leave(event: str, info: Any) -> None:
+            nonlocal inside
+            if inside:
+                inside = False
+                entry.release()
+                request.extensions.pop("trace", None)  # the rest of the request's events cost nothing
+
+        request.extensions["trace"] = leave
+        try:
+            return await self._http.send(request, stream=True)
+        finally:
+            await leave("", None)
+
     async def _fetch(self, request: httpx.Request) -> httpx.Response:
         """One attempt, headers and body."""
-        return await self._read(await self._http.send(request, stream=True))
+        return await self._read(await self._send(request))
 
     async def _open(self, request: httpx.Request) -> httpx.Response:
         """An event stream's headers (an error status's body too)."""
-        response = await self._http.send(request, stream=True)
+        response = await self._send(request)
         return response if response.status_code == 200 else await self._read(response)
 
     @staticmethod
@@ -264,15 +306,6 @@ class AsyncDriver(ClientBase):
         finally:
             await response.aclose()
 
-    @staticmethod
-    async def _lines(response: httpx.Response) -> AsyncIterator[str]:
-        splitter = Lines(response)
-        async for chunk in response.aiter_bytes():
-            for line in splitter.feed(chunk):
-                yield line
-        for line in splitter.close():
-            yield line
-
     async def _call(self, flow: Generator[Any, Any, Any], on_update: OnUpdate | None = None) -> Any:
         box: list[Any] = []
         async for item in self._steps(flow, box):
@@ -281,3 +314,30 @@ class AsyncDriver(ClientBase):
                 if inspect.isawaitable(result):
                     await result
         return box[0]
+
+
+class _StreamLines:
+    """An event stream's lines for the async driver: the lines of a chunk already received are taken
+    at once, and only an empty buffer waits (under a time limit) for the next chunk."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self.chunks = response.aiter_bytes()
+        self.splitter = Lines(response)
+        self.ready: deque[str] = deque()
+        self.ended = False
+
+    def waits(self) -> bool:
+        return not self.ready and not self.ended
+
+    def take(self) -> str | None:
+        """The next received line, None at the end."""
+        return self.ready.popleft() if self.ready else None
+
+    async def fill(self) -> None:
+        """Receive chunks until a line is complete or the stream ends."""
+        while self.waits():
+            try:
+                self.ready.extend(self.splitter.feed(await anext(self.chunks)))
+            except StopAsyncIteration:
+                self.ready.extend(self.splitter.close())
+                self.ended = True

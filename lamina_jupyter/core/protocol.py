@@ -38,6 +38,7 @@ import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
+from functools import cached_property
 from typing import Any
 from urllib.parse import quote
 
@@ -146,11 +147,17 @@ class Context:
         return httpx.Request(method, url or self.url(template, *ids), params=clean or None, json=json_body,
                              content=content, headers=hdrs, extensions={"timeout": timeout.as_dict()})
 
+    @cached_property
+    def origin(self) -> tuple[str, str, int | None]:
+        """The configured server's scheme, host and port (parsed once: every request is compared)."""
+        base = httpx.URL(self.base_url)
+        return base.scheme, base.host, base.port
+
     def same_origin(self, request: httpx.Request) -> bool:
         """Whether `request` goes to the configured server: scheme, host and port compared as URLs
         compare (httpx lower-cases scheme and host and drops a default port on both sides)."""
-        base = httpx.URL(self.base_url)
-        return (request.url.scheme, request.url.host, request.url.port) == (base.scheme, base.host, base.port)
+        url = request.url
+        return (url.scheme, url.host, url.port) == self.origin
 
 
 def retry_hint(response: httpx.Response, body: Any, wall: float) -> float | None:

@@ -151,3 +151,43 @@ def test_a_long_lived_client_remembers_a_bounded_number_of_run_ids():
     assert len(ctx.known_runs) == KNOWN_RUNS_LIMIT
     assert f"run-{3 * KNOWN_RUNS_LIMIT - 1}" in ctx.known_runs and "run-0" in ctx.known_runs
     assert "run-1" not in ctx.known_runs
+
+
+def _handovers(transport: httpx.AsyncHTTPTransport) -> list[int]:
+    """Counts how often httpcore hands a request to a connection (a busy one refuses it, and the
+    request goes back to the pool for a rescan and another connection)."""
+    pool, handed = transport._pool, [0]
+    make = pool.create_connection
+
+    def create_connection(origin):
+        connection = make(origin)
+        handle = connection.handle_async_request
+
+        async def counted(request):
+            handed[0] += 1
+            return await handle(request)
+
+        connection.handle_async_request = counted
+        return connection
+
+    pool.create_connection = create_connection
+    return handed
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("strategy", ["wait", "stream"])
+async def test_gathered_requests_are_handed_to_a_connection_once(emulator, strategy):
+    """httpcore gave one idle connection to every request arriving before the first started on it;
+    the others were refused and rescanned the pool: 7 handovers per request with 300 gathered
+    streams, most of their CPU. The driver lets requests into the pool one at a time."""
+    transport = httpx.AsyncHTTPTransport()
+    handed = _handovers(transport)
+    emulator.reset_stats()
+    async with AsyncClient(api_key=emulator.api_key, base_url=emulator.base_url, wait_strategy=strategy,
+                           transport=transport) as client:
+        app = await client.get_app(TEXT_TO_IMAGE)
+        runs = await asyncio.gather(*(client.run(app, {"Prompt": f"handover {strategy} {i}"})
+                                      for i in range(2 * POOL_SIZE)))
+    assert all(r.status == "completed" for r in runs)
+    requests = emulator.stats["requests"]
+    assert requests >= 2 * len(runs) and handed[0] == requests
