@@ -6,7 +6,7 @@ DataFrame fan-out) books a slot here first. Pure logic with an injectable clock;
 
 - a known limit (`set_budget` by the user, else `learn_limit` from the server's usage endpoint,
   which the fan-out reads before sending) spaces requests window/limit apart AND keeps a log of the
-  last `limit` bookings: no request is booked less than a window (plus MARGIN, for the arrival
+  last `limit` bookings: no request is booked less than a window (plus a margin, for the arrival
   jitter the server sees) after the one `limit` bookings before it. That holds under a sliding
   window as under a fixed one, so a batch runs at the limit without a 429 even when the server's
   headers only come with 429s, as the docs show;
@@ -36,6 +36,7 @@ from .errors import LaminaWarning
 Clock = Callable[[], float]
 MAX_SERVER_WAIT = 600.0  # seconds: the longest pause any one server hint may impose
 MARGIN = 0.02  # share of a window added between a booking and the one `limit` bookings before it
+MAX_MARGIN = 0.16  # a 429 despite the log doubles the margin up to this; each clean window halves it back
 UNKNOWN_LIMIT_LOG = 1000  # bookings kept before any limit is known, so the first window counts them
 
 
@@ -72,6 +73,8 @@ class RateGovernor:
         self._per_minute = per_minute
         self._learned: tuple[int, float] | None = None  # (requests, window seconds) the server declared
         self._booked: deque[float] = deque()  # recent booked send times, oldest first (see reserve)
+        self._margin = MARGIN
+        self._clean_until = 0.0     # the margin shrinks once a window passes without a 429
         self._next_slot = 0.0       # earliest time the next request may go
         self._paused_until = 0.0    # set by 429s and exhausted windows
         self._spacing = 0.0         # seconds between requests learned from RateLimit-* headers
@@ -107,9 +110,12 @@ class RateGovernor:
             now = self._clock()
             start = max(now, self._paused_until, self._next_slot)
             limit = self._limit()
+            if limit is not None and self._margin > MARGIN and now > self._clean_until:
+                self._margin = max(MARGIN, self._margin / 2)
+                self._clean_until = now + limit[1]
             count = UNKNOWN_LIMIT_LOG if limit is None else max(1, math.floor(limit[0]))
             if limit is not None and len(self._booked) >= count:
-                start = max(start, self._booked[-count] + limit[1] * (1 + MARGIN))
+                start = max(start, self._booked[-count] + limit[1] * (1 + self._margin))
             self._booked.append(start)
             # twice the limit: bookings still in the future must not push out past ones _alone counts
             while len(self._booked) > 2 * count:
@@ -127,6 +133,8 @@ class RateGovernor:
         hint = sane_wait(retry_after, "Retry-After") if status == 429 else None
         if hint is not None:
             self.pause(hint)
+        if status == 429:
+            self._widen()
         headers = {str(k).lower(): v for k, v in headers.items()}
         remaining = _header_number(headers, "ratelimit-remaining")
         reset = _header_number(headers, "ratelimit-reset")
@@ -153,15 +161,24 @@ class RateGovernor:
             else:
                 self._spacing, self._spacing_until = 0.0, 0.0
 
+    def _widen(self) -> None:
+        """A 429 although the log kept the limit: arrivals jitter more than the margin allows (a busy
+        machine, a slow network) or someone shares the IP, so keep more distance for a while."""
+        with self._lock:
+            limit = self._limit()
+            if limit is not None:
+                self._margin = min(MAX_MARGIN, self._margin * 2)
+                self._clean_until = self._clock() + limit[1]
+
     def _alone(self, remaining: float, now: float) -> bool:
         """With a known limit: is the server's count no more than our own bookings of the last window?
-        Ours are counted over the window plus MARGIN, as a response reaches us a little after the
+        Ours are counted over the window plus the margin, as a response reaches us a little after the
         server counted, and a request arrives a little after its booking; a teammate spending less
         than that goes unseen until a 429, which pauses everyone and brings the header rules back."""
         limit = self._limit()
         if limit is None:
             return False
-        ours, since = 0, now - limit[1] * (1 + MARGIN)
+        ours, since = 0, now - limit[1] * (1 + self._margin)
         for t in reversed(self._booked):
             if t <= since:
                 break

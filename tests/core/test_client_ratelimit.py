@@ -217,3 +217,23 @@ def test_bookings_queued_for_later_do_not_hide_the_ones_the_server_still_counts(
     ahead = [gov.reserve() for _ in range(5)]  # booked now, sent later
     gov.observe(200, {"RateLimit-Limit": "10", "RateLimit-Remaining": "0", "RateLimit-Reset": "1"})
     assert gov.state()["paused_for"] == 0 and ahead[0] == pytest.approx(6.12 - 5.4)
+
+
+def test_a_429_despite_the_log_widens_the_margin_until_a_clean_window_passes():
+    """Arrivals jittered past the 2 % margin (a busy machine) or someone shares the IP: after a 429
+    the log keeps 4 % of a window, then 2 % again once a window went by without one."""
+    clock = FakeClock()
+    gov = RateGovernor(clock=clock)
+    gov.learn_limit(10, 6.0)
+    for _ in range(10):
+        clock.now += gov.reserve()
+    first = clock.now - 5.4
+    gov.observe(429, {}, retry_after=0.5)
+    assert clock.now + gov.reserve() == pytest.approx(first + 6.0 * 1.04)
+    clock.now += 13.0  # more than a window without a 429
+    booked = []
+    for _ in range(11):
+        wait = gov.reserve()
+        booked.append(clock.now + wait)
+        clock.now += wait
+    assert booked[10] - booked[0] == pytest.approx(6.0 * 1.02)
