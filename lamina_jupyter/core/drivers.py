@@ -27,6 +27,10 @@ from .tls import shared_ssl_context
 
 OnUpdate = Callable[[Run], Any]
 POOL_SIZE = 100  # connections per client: httpx's default max_connections
+# Idle connections are dropped after 4 s: Node's and uvicorn's servers close them after 5 s, the same
+# as httpx's default, so a request reusing one at 5 s could be sent as the server closed it; for a
+# start that is a lost answer (an uncertain run), not a harmless retry.
+LIMITS = httpx.Limits(max_connections=POOL_SIZE, max_keepalive_connections=20, keepalive_expiry=4.0)
 T = TypeVar("T")
 
 if sys.version_info >= (3, 11):
@@ -50,7 +54,7 @@ class SyncDriver(ClientBase):
         super().__init__(api_key, base_url, api, timeout, max_retries, governor=governor,
                          wait_strategy=wait_strategy, interactive=interactive)
         self._http = httpx.Client(auth=self._auth, timeout=self.settings.timeout, transport=transport,
-                                  verify=shared_ssl_context())
+                                  verify=shared_ssl_context(), limits=LIMITS)
 
     def _steps(self, flow: Generator[Any, Any, Any], box: list[Any]) -> Iterator[Any]:
         """The sync driver: performs each step within its bound (bounds.py), yields emitted values,
@@ -170,7 +174,7 @@ class AsyncDriver(ClientBase):
         super().__init__(api_key, base_url, api, timeout, max_retries, governor=governor,
                          wait_strategy=wait_strategy, interactive=interactive)
         self._http = httpx.AsyncClient(auth=self._auth, timeout=self.settings.timeout, transport=transport,
-                                       verify=shared_ssl_context())
+                                       verify=shared_ssl_context(), limits=LIMITS)
         # Requests past the pool size wait here, not in httpcore's pool, whose bookkeeping per queued
         # request made it 78 % of the CPU of 200+ gathered runs (and ran into PoolTimeout at 1,000).
         self._slots = asyncio.Semaphore(POOL_SIZE)

@@ -67,6 +67,23 @@ async def test_sequential_async_stream_waits_reuse_one_connection(emulator):
     assert len(seen) == 1
 
 
+def test_an_idle_connection_is_dropped_before_the_servers_5_s_keep_alive(emulator):
+    """Node and uvicorn close idle connections at 5 s, httpx's own default: reused at that moment a
+    start could be sent as the server closes it, a lost answer. Ours are dropped after 4 s instead."""
+    import time
+
+    with Client(api_key=emulator.api_key, base_url=emulator.base_url) as client:
+        pool = client._http._transport._pool
+        client.list_apps()
+        first = list(pool.connections)
+        time.sleep(1.0)
+        client.list_apps()
+        assert list(pool.connections) == first  # reused after a short pause
+        time.sleep(4.3)
+        client.list_apps()
+        assert len(pool.connections) == 1 and pool.connections[0] is not first[0]
+
+
 class _OpenAfterFinalEvent(httpx.AsyncByteStream):
     """A stream that sends the final event and then never ends the response."""
 
