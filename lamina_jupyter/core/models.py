@@ -4,6 +4,7 @@ so everything the server sent stays in `.raw`, and fields of the wrong type beco
 from __future__ import annotations
 
 import io
+import math
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -49,8 +50,15 @@ def _mapping(data: Any) -> Mapping[str, Any]:
 
 
 def _num(value: Any) -> float | None:
-    """A JSON number as float; None for anything else (booleans included)."""
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    """A finite JSON number as float; None for anything else (booleans, and the NaN / Infinity that
+    Python's json accepts, included)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond float range
+        return None
+    return number if math.isfinite(number) else None
 
 
 @dataclass(frozen=True)

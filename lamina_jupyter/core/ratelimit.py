@@ -38,6 +38,7 @@ MAX_SERVER_WAIT = 600.0  # seconds: the longest pause any one server hint may im
 MARGIN = 0.02  # share of a window added between a booking and the one `limit` bookings before it
 MAX_MARGIN = 0.16  # a 429 despite the log doubles the margin up to this; each clean window halves it back
 UNKNOWN_LIMIT_LOG = 1000  # bookings kept before any limit is known, so the first window counts them
+MAX_DECLARED_LIMIT = 10_000  # requests per window; a server declaring more is treated as unlimited
 
 
 def sane_wait(seconds: float | None, source: str) -> float | None:
@@ -87,11 +88,15 @@ class RateGovernor:
 
     def learn_limit(self, limit: int | None, window_seconds: float | None) -> None:
         """The limit the server declares (`GET /v1/account/usage`: rateLimit.limit per windowMs); None
-        when it declares none. A budget set by the user takes precedence."""
+        when it declares none. A budget set by the user takes precedence. Server data: a window over
+        MAX_SERVER_WAIT would stall every client of the server, and a limit over MAX_DECLARED_LIMIT
+        would grow the log without bound, so neither is learned."""
+        learned = None
+        if limit is not None and window_seconds is not None and 1 <= limit <= MAX_DECLARED_LIMIT \
+                and 0 < window_seconds <= MAX_SERVER_WAIT:
+            learned = (int(limit), float(window_seconds))
         with self._lock:
-            self._learned = None
-            if limit is not None and limit >= 1 and window_seconds is not None and window_seconds > 0:
-                self._learned = (int(limit), float(window_seconds))
+            self._learned = learned
 
     def _limit(self) -> tuple[float, float] | None:
         if self._per_minute:

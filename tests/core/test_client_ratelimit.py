@@ -237,3 +237,29 @@ def test_a_429_despite_the_log_widens_the_margin_until_a_clean_window_passes():
         booked.append(clock.now + wait)
         clock.now += wait
     assert booked[10] - booked[0] == pytest.approx(6.0 * 1.02)
+
+
+@pytest.mark.parametrize("declared", [
+    {"limit": 1, "windowMs": 10 ** 12},  # one request per 31 years would stall every client
+    {"limit": 10 ** 9, "windowMs": 60000},  # a log that never trims
+    {"limit": 0, "windowMs": 60000},
+    {"limit": 100, "windowMs": -5},
+])
+def test_a_hostile_declared_limit_is_not_learned(declared):
+    from lamina_jupyter.core.discover import Usage
+
+    gov = RateGovernor(clock=FakeClock())
+    usage = Usage.from_json({"credits": {"balance": 5}, "rateLimit": declared})
+    gov.learn_limit(usage.rate_limit, usage.window_seconds)
+    assert gov.state()["limit"] is None and gov.reserve() == 0 and gov.reserve() == 0
+
+
+def test_nan_and_infinity_in_a_usage_body_read_as_unknown():
+    """Python's json accepts NaN and Infinity; int(Infinity) would crash usage() and the batch."""
+    import json
+
+    from lamina_jupyter.core.discover import Usage
+
+    body = json.loads('{"credits": {"balance": NaN}, "rateLimit": {"limit": Infinity, "windowMs": 1e999}}')
+    usage = Usage.from_json(body)
+    assert usage.balance is None and usage.rate_limit is None and usage.window_seconds is None
