@@ -22,7 +22,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import itertools
 import time
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from ..core.claims import RUNS
@@ -30,7 +32,7 @@ from ..core.errors import LaminaError, RunFailedError, UncertainStartError, Wait
 from ..core.flows import RECONCILE_SKEW
 from ..core.models import App, Run
 from .budget import SKIPPED, Budget
-from .ledger import SUBMITTED, SUBMITTING, TERMINAL, UNKNOWN, Journal, canonical, fingerprint
+from .ledger import SUBMITTED, SUBMITTING, TERMINAL, UNKNOWN, Journal, canonical, fingerprint, word
 from .lineage import run_times
 from .outcome import Outcome, Report, origin_of, outputs_of, run_seconds
 from .reconcile import OUTAGE_PATIENCE, Reconciling
@@ -114,19 +116,17 @@ class Engine(Reconciling):
                 submit.append((row, key))
         if fresh and self.journal:
             self.journal.add_pending(
-                [
-                    (
-                        key,
-                        attempt,
-                        self.batch_id,
-                        self.origin,
-                        self.app.id,
-                        repr(row.label),
-                        fingerprint(self.app.id, row.payload),
-                        canonical(row.payload),
-                    )
-                    for row, key, attempt in fresh
-                ]
+                (
+                    key,
+                    attempt,
+                    self.batch_id,
+                    self.origin,
+                    self.app.id,
+                    repr(row.label),
+                    fingerprint(self.app.id, row.payload),
+                    canonical(row.payload),
+                )
+                for row, key, attempt in fresh
             )
         for row, key, attempt in fresh:
             self.attempt[row.position] = attempt
@@ -241,8 +241,8 @@ class Engine(Reconciling):
             pos,
             key,
             Outcome(
-                final.status,
-                final.id or run_id,
+                word(final.status),
+                run_id if final.id in (None, run_id) else final.id,  # the string RUNS holds, not a copy
                 outputs_of(final),
                 final.error_message,
                 run_seconds(final, t0),
@@ -290,18 +290,16 @@ class Engine(Reconciling):
         adopted, resubmit = await self._reconcile(reconcile)
         sem = asyncio.Semaphore(self.concurrency)
         starts = asyncio.Semaphore(MAX_STARTS)
-        jobs: list[Any] = [("follow", row, key, prior.run_id, prior.t0) for row, key, prior in reattach]
-        jobs += [("follow", row, key, run_id, t0) for row, key, run_id, t0 in adopted]
         self.report.reattached = len(reattach)
-        jobs += [("submit", row, key) for row, key in resubmit + submit]
-        for job in jobs:
+        # each coroutine is made when its slot frees, not one per row up front
+        jobs: Iterator[tuple[Callable[..., Awaitable[None]], tuple[Any, ...]]] = itertools.chain(
+            ((self._follow, (row, key, prior.run_id, prior.t0)) for row, key, prior in reattach),
+            ((self._follow, (row, key, run_id, t0)) for row, key, run_id, t0 in adopted),
+            ((self._submit, (row, key, starts)) for row, key in itertools.chain(resubmit, submit)),
+        )
+        for step, args in jobs:
             await sem.acquire()
-            coro = (
-                self._follow(job[1], job[2], job[3], job[4])
-                if job[0] == "follow"
-                else self._submit(job[1], job[2], starts)
-            )
-            task = asyncio.ensure_future(coro)
+            task = asyncio.ensure_future(step(*args))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
             task.add_done_callback(lambda _: sem.release())
