@@ -20,7 +20,7 @@ from .budget import check_limit, plan_budget
 from .engine import REUSED_STATUSES, Engine
 from .ledger import DEFAULT_PATH, TERMINAL, Attempt, Journal
 from .lineage import check_drift
-from .mapping import ColumnMap, map_columns, plan_rows, problems_error, server_columns
+from .mapping import ColumnMap, map_columns, plan_rows, problems_error, records, server_columns
 from .outcome import Outcome, Report, assign_keys, origin_of
 from .progress import Tracker
 from .report import DryRunReport
@@ -167,11 +167,9 @@ class Job:
         self.cmap: ColumnMap = map_columns(
             self.app, self.df.columns, self.columns, self.constants, warn=False
         )
-        rows = (
-            (label, record) for label, record in zip(self.df.index, self.df.to_dict("records"), strict=False)
-        )
         self.planned, self.problems = plan_rows(
-            self.app, rows, self.cmap, self.aclient.api, server_data=server_columns(self.df)
+            self.app, records(self.df, list(self.cmap.columns)), self.cmap, self.aclient.api,
+            server_data=server_columns(self.df)
         )
         self.keys = assign_keys(origin_of(self.aclient.base_url), self.app.id, self.planned)
 

@@ -13,10 +13,11 @@ there is refused, never uploaded; only columns the user built are read from disk
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 import warnings
 from collections import Counter
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -168,6 +169,14 @@ def _cell(value: Any) -> Any:
     return value
 
 
+def records(df: Any, columns: Collection[Any]) -> Iterator[tuple[Any, dict[Any, Any]]]:
+    """(index label, {column: cell}) per row, for the given columns only, one row at a time:
+    `df.to_dict("records")` built a dict of every column for every row before the first was checked."""
+    cells = zip(*(df[c] for c in columns), strict=True) if columns else itertools.repeat(())
+    for label, values in zip(df.index, cells, strict=False):  # repeat(()) never ends
+        yield label, dict(zip(columns, values, strict=True))
+
+
 def server_columns(df: Any) -> set[Any]:
     """Columns a lamina result frame filled with run outputs (its attrs["lamina"]["outputs"])."""
     info = getattr(df, "attrs", {}).get("lamina")
@@ -192,8 +201,10 @@ def _same(payload: dict[str, Any], inputs: dict[str, Any]) -> bool:
         for k, v in payload.items())
 
 
-@dataclass
+@dataclass(slots=True)
 class PlannedRow:
+    """One validated row (slots: a batch holds one per row for its whole run)."""
+
     position: int
     label: Any
     inputs: dict[str, Any]  # what client.start receives (parameter name → value)
