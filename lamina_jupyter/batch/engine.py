@@ -79,10 +79,14 @@ class Engine(Reconciling):
         self.budget = budget or Budget()
 
     # -- the ledger decides what each row needs ----------------------------------------------------
-    def _classify(self) -> tuple[list[Any], list[Any], list[Any]]:
+    def _classify(self) -> tuple[list[int], list[Any], list[Any]]:
+        """(rows to submit as indices into planned and keys, not a tuple per row; rows to re-attach;
+        rows to reconcile)."""
         latest = self.journal.latest(self.keys) if self.journal else {}
-        submit, reattach, reconcile, fresh = [], [], [], []
-        for row, key in zip(self.planned, self.keys, strict=False):
+        reattach, reconcile = [], []
+        submit: list[int] = []
+        fresh: list[int] = []
+        for i, (row, key) in enumerate(zip(self.planned, self.keys, strict=False)):
             prior = latest.get(key)
             pos = row.position
             if (
@@ -90,7 +94,8 @@ class Engine(Reconciling):
                 or self.force_new
                 or (prior.state == TERMINAL and prior.status not in REUSED_STATUSES)
             ):
-                fresh.append((row, key, (prior.attempt + 1) if prior else 1))
+                self.attempt[pos] = (prior.attempt + 1) if prior else 1
+                fresh.append(i)
             elif prior.state == TERMINAL:
                 self.outcomes[pos] = Outcome(
                     prior.status or "failed", prior.run_id, prior.outputs, prior.error, prior.seconds
@@ -113,25 +118,17 @@ class Engine(Reconciling):
                     self.report.unknown += 1
             else:  # PENDING: never left the machine
                 self.attempt[pos] = prior.attempt
-                submit.append((row, key))
+                submit.append(i)
         if fresh and self.journal:
-            self.journal.add_pending(
-                (
-                    key,
-                    attempt,
-                    self.batch_id,
-                    self.origin,
-                    self.app.id,
-                    repr(row.label),
-                    fingerprint(self.app.id, row.payload),
-                    canonical(row.payload),
-                )
-                for row, key, attempt in fresh
-            )
-        for row, key, attempt in fresh:
-            self.attempt[row.position] = attempt
-            submit.append((row, key))
+            self.journal.add_pending(map(self._pending, fresh))
+        submit.extend(fresh)
         return submit, reattach, reconcile
+
+    def _pending(self, i: int) -> tuple[str, int, str, str, str, str, str, str]:
+        """The ledger's PENDING record of row i, made as the ledger writes it."""
+        row = self.planned[i]
+        return (self.keys[i], self.attempt[row.position], self.batch_id, self.origin, self.app.id,
+                repr(row.label), fingerprint(self.app.id, row.payload), canonical(row.payload))
 
     # -- requests ---------------------------------------------------------------------------------
     def _finish(self, pos: int, key: str, outcome: Outcome) -> None:
@@ -242,7 +239,7 @@ class Engine(Reconciling):
             key,
             Outcome(
                 word(final.status),
-                run_id if final.id in (None, run_id) else final.id,  # the string RUNS holds, not a copy
+                final.id or run_id,  # the string claims.RUNS holds (it keeps the last one parsed)
                 outputs_of(final),
                 final.error_message,
                 run_seconds(final, t0),
@@ -295,7 +292,8 @@ class Engine(Reconciling):
         jobs: Iterator[tuple[Callable[..., Awaitable[None]], tuple[Any, ...]]] = itertools.chain(
             ((self._follow, (row, key, prior.run_id, prior.t0)) for row, key, prior in reattach),
             ((self._follow, (row, key, run_id, t0)) for row, key, run_id, t0 in adopted),
-            ((self._submit, (row, key, starts)) for row, key in itertools.chain(resubmit, submit)),
+            ((self._submit, (row, key, starts)) for row, key in resubmit),
+            ((self._submit, (self.planned[i], self.keys[i], starts)) for i in submit),
         )
         for step, args in jobs:
             await sem.acquire()

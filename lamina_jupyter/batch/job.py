@@ -234,16 +234,15 @@ class Job:
         self.tracker.credits = budget.line
         if self.journal is None and self.journal_path:
             self.journal = Journal(self.journal_path)
-        pairs = [
-            (r, k)
-            for r, k in zip(self.planned, self.keys, strict=False)
-            if self.only is None or r.position in self.only
-        ]
+        planned, keys = self.planned, self.keys
+        if self.only is not None:  # retry_failed: those rows only
+            chosen = [i for i, r in enumerate(planned) if r.position in self.only]
+            planned, keys = [planned[i] for i in chosen], [keys[i] for i in chosen]
         engine = Engine(
             self.aclient,
             self.app,
-            [r for r, _ in pairs],
-            [k for _, k in pairs],
+            planned,
+            keys,
             journal=self.journal,
             concurrency=self.concurrency,
             tracker=self.tracker,
@@ -257,6 +256,8 @@ class Job:
             self.report = await engine.run()
         finally:
             self.outcomes = engine.outcomes
+            # the frame needs only the outcomes: the planned rows go before it is built (issue 17)
+            self.planned, self.keys = [], []
         self.report.notes.extend(self.notes)
 
     async def close(self) -> None:

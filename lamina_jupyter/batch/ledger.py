@@ -21,7 +21,6 @@ import hashlib
 import json
 import os
 import sqlite3
-import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -92,9 +91,19 @@ class Produced(NamedTuple):
     mime_type: Any = None
 
 
+_WORDS: dict[str, str] = {}
+MAX_WORDS = 1024
+
+
 def word(text: Any) -> Any:
-    """Labels, statuses and types repeat on every row: one shared string each, not one per row."""
-    return sys.intern(text) if type(text) is str else text
+    """Labels, statuses and types repeat on every row: one shared string each, not one per row (a
+    server sending new words on every row fills MAX_WORDS and then gets no sharing, nothing worse)."""
+    if type(text) is not str:
+        return text
+    shared = _WORDS.get(text)
+    if shared is None and len(_WORDS) < MAX_WORDS:
+        shared = _WORDS[text] = text
+    return shared or text
 
 
 def produced(label: Any, value: Any, status: Any, error: Any = None, type: Any = None,
@@ -205,6 +214,9 @@ class Journal:
             # without an fsync per commit (FULL cost 3 per row on the loop); a power loss may drop
             # the last commits (docs/design-notes.md, "The ledger's durability").
             conn.execute("PRAGMA synchronous=NORMAL")
+            # 512 KiB of page cache, not 2 MiB: a row's writes touch a few pages by primary key, and the
+            # file's pages stay in the OS cache (10,000 rows: +3 us CPU per row, 1.8 MiB less RSS)
+            conn.execute("PRAGMA cache_size=-512")
             check = conn.execute("PRAGMA quick_check").fetchone()[0]
             if check != "ok":
                 raise sqlite3.DatabaseError(f"integrity check: {check}")
