@@ -6,8 +6,8 @@ process, so nothing one measurement loads is counted in another.
    64), its RSS right after `import pandas` and `from lamina_jupyter import run_dataframe`, and the
    heavy modules the batch loaded.
 2. Bytes per row, from tracemalloc in processes running 1,000 and 10,000 rows (the difference ÷ 9,000,
-   so fixed costs drop out): held per planned row after validation, held per finished row after the
-   batch, and the traced peak of the whole call per row.
+   so fixed costs drop out): held per planned row after validation, held per finished row once the
+   batch is over (all the job keeps for the frame), and the traced peak of the whole call per row.
 Run: .venv/bin/python bench/memory.py [rows, default 10000]
 """
 
@@ -66,7 +66,7 @@ with Client() as c:
     finished = held()
     result = job.frame()
     peak = tracemalloc.get_traced_memory()[1]
-print(json.dumps({"planned": planned - start, "finished": finished - planned, "peak": peak - start,
+print(json.dumps({"planned": planned - start, "finished": finished - start, "peak": peak - start,
                   "done": int((result["lamina_status"] == "completed").sum())}))
 """
 
@@ -100,7 +100,7 @@ def per_row(url: str, key: str, small: int, large: int) -> None:
         return float(figures[large][name] - figures[small][name]) / span
 
     print(f"[2] tracemalloc, ({large:,} rows − {small:,} rows) ÷ {span:,}: {each('planned'):.0f} B per "
-          f"planned row, {each('finished'):.0f} B more per finished row, traced peak {each('peak'):.0f} B "
+          f"planned row, {each('finished'):.0f} B per finished row, traced peak {each('peak'):.0f} B "
           f"per row (completed {figures[small]['done']}/{small}, {figures[large]['done']}/{large})")
 
 
