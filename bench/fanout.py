@@ -2,7 +2,7 @@
 
 1. No rate limit, latency 1 s ± 20 %: wall time of 1,000 rows ÷ the physical limit
    (rows × mean latency ÷ concurrency): what the engine itself costs.
-2. Peak RSS of a client process fanning out a 10,000-row frame (latency 0, ledger on).
+2. (moved: the memory of a 10,000-row batch is bench/memory.py)
 3. Lamina's 100 requests/min limit with runs of 10-30 s, both scaled by time_factor so a batch takes
    seconds: completed runs per (scaled) minute against the bound the limit allows,
    N / (2N/100 + L/60) for N rows of mean length L s, and against the loop a competent user writes from
@@ -23,11 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import subprocess
-import sys
 import tempfile
-import textwrap
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -68,39 +64,6 @@ def part1(emu: Emulator, client: Client, rows: int = 1000, concurrency: int = 16
     print(
         f"[1] {rows} rows, latency 1 s ± 20 %, concurrency {concurrency}: wall {wall:.1f} s, physical limit "
         f"{limit:.1f} s → ratio {wall / limit:.3f}; completed {ok}/{rows}"
-    )
-
-
-RSS_CHILD = textwrap.dedent("""
-    import resource, sys, time, uuid
-    import pandas as pd
-    from lamina_jupyter import Client, run_dataframe
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    df = pd.DataFrame({"prompt": [f"{uuid.uuid4().hex[:8]} rss {i}" for i in range(10000)]})
-    t0 = time.monotonic()
-    with Client() as c:
-        r = run_dataframe(df, sys.argv[1], client=c, concurrency=64, progress=False, journal=sys.argv[2])
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(base, peak, (r["lamina_status"] == "completed").sum(), time.monotonic() - t0)
-""")
-
-
-def part2(emu: Emulator) -> None:
-    emu.configure(latency=0.0, jitter=0.0, rate_limit=None, time_factor=1.0)
-    env = {**os.environ, "LAMINA_API_KEY": emu.api_key, "LAMINA_BASE_URL": emu.base_url}
-    with tempfile.TemporaryDirectory() as tmp:
-        out = subprocess.run(
-            [sys.executable, "-c", RSS_CHILD, APP, str(Path(tmp) / "runs.sqlite")],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.split()
-    base, peak, done, wall = int(out[0]), int(out[1]), int(out[2]), float(out[3])
-    print(
-        f"[2] 10,000-row frame (client process, ledger on, concurrency 64): peak RSS {peak / 1024:.0f} MiB "
-        f"(after imports {base / 1024:.0f} MiB, growth {(peak - base) / 1024:.0f} MiB); {done} completed "
-        f"in {wall:.0f} s"
     )
 
 
@@ -278,7 +241,7 @@ def part4(emu: Emulator, client: Client, calls: int = 20) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("parts", nargs="*", type=int, default=[1, 2, 3, 4], help="which figures (1-4)")
+    parser.add_argument("parts", nargs="*", type=int, default=[1, 3, 4], help="which figures (1, 3, 4)")
     parser.add_argument("--rows", nargs="+", type=int, default=[50, 150, 1000], help="batch sizes for 3")
     parser.add_argument("--time-factor", type=float, default=0.1, help="1 minute = 60 × this, in s (see 3)")
     parser.add_argument("--run-seconds", type=float, default=20.0, help="mean run length (± 50 %%)")
@@ -292,8 +255,6 @@ def main() -> None:
     ):
         if 1 in args.parts:
             part1(emu, client)
-        if 2 in args.parts:
-            part2(emu)
         if 3 in args.parts:
             part3(emu, client, args.rows, args.time_factor, args.modes, args.run_seconds,
                   loops=not args.no_docs_loops)

@@ -22,7 +22,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import itertools
 import time
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from ..core.claims import RUNS
@@ -30,7 +32,7 @@ from ..core.errors import LaminaError, RunFailedError, UncertainStartError, Wait
 from ..core.flows import RECONCILE_SKEW
 from ..core.models import App, Run
 from .budget import SKIPPED, Budget
-from .ledger import SUBMITTED, SUBMITTING, TERMINAL, UNKNOWN, Journal, canonical, fingerprint
+from .ledger import SUBMITTED, SUBMITTING, TERMINAL, UNKNOWN, Journal, canonical, fingerprint, word
 from .lineage import run_times
 from .outcome import Outcome, Report, origin_of, outputs_of, run_seconds
 from .reconcile import OUTAGE_PATIENCE, Reconciling
@@ -77,10 +79,14 @@ class Engine(Reconciling):
         self.budget = budget or Budget()
 
     # -- the ledger decides what each row needs ----------------------------------------------------
-    def _classify(self) -> tuple[list[Any], list[Any], list[Any]]:
+    def _classify(self) -> tuple[list[int], list[Any], list[Any]]:
+        """(rows to submit as indices into planned and keys, not a tuple per row; rows to re-attach;
+        rows to reconcile)."""
         latest = self.journal.latest(self.keys) if self.journal else {}
-        submit, reattach, reconcile, fresh = [], [], [], []
-        for row, key in zip(self.planned, self.keys, strict=False):
+        reattach, reconcile = [], []
+        submit: list[int] = []
+        fresh: list[int] = []
+        for i, (row, key) in enumerate(zip(self.planned, self.keys, strict=False)):
             prior = latest.get(key)
             pos = row.position
             if (
@@ -88,7 +94,8 @@ class Engine(Reconciling):
                 or self.force_new
                 or (prior.state == TERMINAL and prior.status not in REUSED_STATUSES)
             ):
-                fresh.append((row, key, (prior.attempt + 1) if prior else 1))
+                self.attempt[pos] = (prior.attempt + 1) if prior else 1
+                fresh.append(i)
             elif prior.state == TERMINAL:
                 self.outcomes[pos] = Outcome(
                     prior.status or "failed", prior.run_id, prior.outputs, prior.error, prior.seconds
@@ -111,27 +118,17 @@ class Engine(Reconciling):
                     self.report.unknown += 1
             else:  # PENDING: never left the machine
                 self.attempt[pos] = prior.attempt
-                submit.append((row, key))
+                submit.append(i)
         if fresh and self.journal:
-            self.journal.add_pending(
-                [
-                    (
-                        key,
-                        attempt,
-                        self.batch_id,
-                        self.origin,
-                        self.app.id,
-                        repr(row.label),
-                        fingerprint(self.app.id, row.payload),
-                        canonical(row.payload),
-                    )
-                    for row, key, attempt in fresh
-                ]
-            )
-        for row, key, attempt in fresh:
-            self.attempt[row.position] = attempt
-            submit.append((row, key))
+            self.journal.add_pending(map(self._pending, fresh))
+        submit.extend(fresh)
         return submit, reattach, reconcile
+
+    def _pending(self, i: int) -> tuple[str, int, str, str, str, str, str, str]:
+        """The ledger's PENDING record of row i, made as the ledger writes it."""
+        row = self.planned[i]
+        return (self.keys[i], self.attempt[row.position], self.batch_id, self.origin, self.app.id,
+                repr(row.label), fingerprint(self.app.id, row.payload), canonical(row.payload))
 
     # -- requests ---------------------------------------------------------------------------------
     def _finish(self, pos: int, key: str, outcome: Outcome) -> None:
@@ -241,8 +238,8 @@ class Engine(Reconciling):
             pos,
             key,
             Outcome(
-                final.status,
-                final.id or run_id,
+                word(final.status),
+                final.id or run_id,  # the string claims.RUNS holds (it keeps the last one parsed)
                 outputs_of(final),
                 final.error_message,
                 run_seconds(final, t0),
@@ -290,20 +287,19 @@ class Engine(Reconciling):
         adopted, resubmit = await self._reconcile(reconcile)
         sem = asyncio.Semaphore(self.concurrency)
         starts = asyncio.Semaphore(MAX_STARTS)
-        jobs: list[Any] = [("follow", row, key, prior.run_id, prior.t0) for row, key, prior in reattach]
-        jobs += [("follow", row, key, run_id, t0) for row, key, run_id, t0 in adopted]
         self.report.reattached = len(reattach)
-        jobs += [("submit", row, key) for row, key in resubmit + submit]
-        if jobs:
+        # each coroutine is made when its slot frees, not one per row up front
+        jobs: Iterator[tuple[Callable[..., Awaitable[None]], tuple[Any, ...]]] = itertools.chain(
+            ((self._follow, (row, key, prior.run_id, prior.t0)) for row, key, prior in reattach),
+            ((self._follow, (row, key, run_id, t0)) for row, key, run_id, t0 in adopted),
+            ((self._submit, (row, key, starts)) for row, key in resubmit),
+            ((self._submit, (self.planned[i], self.keys[i], starts)) for i in submit),
+        )
+        if reattach or adopted or resubmit or submit:
             await self._learn_rate_limit()
-        for job in jobs:
+        for step, args in jobs:
             await sem.acquire()
-            coro = (
-                self._follow(job[1], job[2], job[3], job[4])
-                if job[0] == "follow"
-                else self._submit(job[1], job[2], starts)
-            )
-            task = asyncio.ensure_future(coro)
+            task = asyncio.ensure_future(step(*args))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
             task.add_done_callback(lambda _: sem.release())

@@ -20,7 +20,7 @@ from .budget import check_limit, plan_budget
 from .engine import REUSED_STATUSES, Engine
 from .ledger import DEFAULT_PATH, TERMINAL, Attempt, Journal
 from .lineage import check_drift
-from .mapping import ColumnMap, map_columns, plan_rows, problems_error, server_columns
+from .mapping import ColumnMap, map_columns, plan_rows, problems_error, records, server_columns
 from .outcome import Outcome, Report, assign_keys, origin_of
 from .progress import Tracker
 from .report import DryRunReport
@@ -167,11 +167,9 @@ class Job:
         self.cmap: ColumnMap = map_columns(
             self.app, self.df.columns, self.columns, self.constants, warn=False
         )
-        rows = (
-            (label, record) for label, record in zip(self.df.index, self.df.to_dict("records"), strict=False)
-        )
         self.planned, self.problems = plan_rows(
-            self.app, rows, self.cmap, self.aclient.api, server_data=server_columns(self.df)
+            self.app, records(self.df, list(self.cmap.columns)), self.cmap, self.aclient.api,
+            server_data=server_columns(self.df)
         )
         self.keys = assign_keys(origin_of(self.aclient.base_url), self.app.id, self.planned)
 
@@ -236,16 +234,15 @@ class Job:
         self.tracker.credits = budget.line
         if self.journal is None and self.journal_path:
             self.journal = Journal(self.journal_path)
-        pairs = [
-            (r, k)
-            for r, k in zip(self.planned, self.keys, strict=False)
-            if self.only is None or r.position in self.only
-        ]
+        planned, keys = self.planned, self.keys
+        if self.only is not None:  # retry_failed: those rows only
+            chosen = [i for i, r in enumerate(planned) if r.position in self.only]
+            planned, keys = [planned[i] for i in chosen], [keys[i] for i in chosen]
         engine = Engine(
             self.aclient,
             self.app,
-            [r for r, _ in pairs],
-            [k for _, k in pairs],
+            planned,
+            keys,
             journal=self.journal,
             concurrency=self.concurrency,
             tracker=self.tracker,
@@ -259,6 +256,8 @@ class Job:
             self.report = await engine.run()
         finally:
             self.outcomes = engine.outcomes
+            # the frame needs only the outcomes: the planned rows go before it is built (issue 17)
+            self.planned, self.keys = [], []
         self.report.notes.extend(self.notes)
 
     async def close(self) -> None:

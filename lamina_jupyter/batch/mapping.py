@@ -13,10 +13,11 @@ there is refused, never uploaded; only columns the user built are read from disk
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 import warnings
 from collections import Counter
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -168,6 +169,14 @@ def _cell(value: Any) -> Any:
     return value
 
 
+def records(df: Any, columns: Collection[Any]) -> Iterator[tuple[Any, dict[Any, Any]]]:
+    """(index label, {column: cell}) per row, for the given columns only, one row at a time:
+    `df.to_dict("records")` built a dict of every column for every row before the first was checked."""
+    cells = zip(*(df[c] for c in columns), strict=True) if columns else itertools.repeat(())
+    for label, values in zip(df.index, cells, strict=False):  # repeat(()) never ends
+        yield label, dict(zip(columns, values, strict=True))
+
+
 def server_columns(df: Any) -> set[Any]:
     """Columns a lamina result frame filled with run outputs (its attrs["lamina"]["outputs"])."""
     info = getattr(df, "attrs", {}).get("lamina")
@@ -192,12 +201,27 @@ def _same(payload: dict[str, Any], inputs: dict[str, Any]) -> bool:
         for k, v in payload.items())
 
 
-@dataclass
+@dataclass(slots=True)
 class PlannedRow:
+    """One validated row. A batch holds one per row for its whole run, so a row keeps its values as a
+    tuple beside the parameter names that rows of the same shape share, and a wire payload of its own
+    only where that differs from the inputs (uploads, converted values): ~200 B less than two dicts."""
+
     position: int
     label: Any
-    inputs: dict[str, Any]  # what client.start receives (parameter name → value)
-    payload: dict[str, Any]  # the normalised wire payload (fingerprinted)
+    names: tuple[str, ...]
+    values: tuple[Any, ...]
+    wire: dict[str, Any] | None = None
+
+    @property
+    def inputs(self) -> dict[str, Any]:
+        """What client.start receives (parameter name → value)."""
+        return dict(zip(self.names, self.values, strict=True))
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        """The normalised wire payload (fingerprinted)."""
+        return self.inputs if self.wire is None else self.wire
 
 
 def plan_rows(
@@ -209,6 +233,7 @@ def plan_rows(
     planned: list[PlannedRow] = []
     problems: list[dict[str, Any]] = []
     column_of = {p: c for c, p in cmap.columns.items()}
+    shapes: dict[tuple[str, ...], tuple[str, ...]] = {}  # one names tuple per shape, not per row
     for position, (label, record) in enumerate(rows):
         cells = {p: _cell(record[c]) for c, p in cmap.columns.items()}
         cells = {p: from_server(v) if column_of[p] in server_data else v for p, v in cells.items()}
@@ -222,7 +247,9 @@ def plan_rows(
                 problems.append({**d, "row": position, "index": label, "column": col})
             continue
         payload = {k: _stable(v) for k, v in prepared.payload.items()}
-        planned.append(PlannedRow(position, label, inputs, inputs if _same(payload, inputs) else payload))
+        names = tuple(inputs)
+        planned.append(PlannedRow(position, label, shapes.setdefault(names, names), tuple(inputs.values()),
+                                  None if _same(payload, inputs) else payload))
     return planned, problems
 
 

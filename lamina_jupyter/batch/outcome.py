@@ -9,14 +9,16 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..core.models import Run
-from .ledger import fingerprint, row_key
+from .ledger import Produced, fingerprint, produced, row_key
 
 
-@dataclass
+@dataclass(slots=True)
 class Outcome:
+    """What a row ended as (slots: a 10,000-row batch holds one per row until the frame is built)."""
+
     status: str  # completed failed cancelled error uncertain unknown pending queued running
     run_id: str | None = None
-    outputs: list[dict[str, Any]] | None = None
+    outputs: tuple[Produced, ...] | None = None
     error: str | None = None
     seconds: float | None = None
     created_at: str | None = None  # the run's times, for the download manifest (lineage.py)
@@ -83,29 +85,23 @@ def origin_of(base_url: str) -> str:
 
 
 def assign_keys(origin: str, app_id: str, planned: list[Any]) -> list[str]:
-    """Row keys for the whole frame (repeat labels with equal inputs get ordinals 0, 1, ...)."""
-    seen: dict[tuple[str, str], int] = {}
+    """Row keys for the whole frame (repeat labels with equal inputs get ordinals 0, 1, ...). Repeats
+    are counted by their first key, which is the key of every row that is not a repeat: no second
+    string per row."""
+    seen: dict[str, int] = {}
     keys = []
     for row in planned:
         fp = fingerprint(app_id, row.payload)
-        ordinal = seen.get((repr(row.label), fp), 0)
-        seen[(repr(row.label), fp)] = ordinal + 1
-        keys.append(row_key(origin, app_id, row.payload, row.label, ordinal))
+        first = row_key(origin, fp, row.label, 0)
+        ordinal = seen.get(first, 0)
+        seen[first] = ordinal + 1
+        keys.append(first if ordinal == 0 else row_key(origin, fp, row.label, ordinal))
     return keys
 
 
-def outputs_of(run: Run) -> list[dict[str, Any]]:
-    return [
-        {
-            "label": o.label,
-            "value": o.value,
-            "status": o.status,
-            "error": o.error,
-            "type": o.type,
-            "mime_type": o.mime_type,
-        }
-        for o in run.outputs
-    ]
+def outputs_of(run: Run) -> tuple[Produced, ...]:
+    """What a row keeps of a finished run: its outputs' values and descriptions, not the run body."""
+    return tuple(produced(o.label, o.value, o.status, o.error, o.type, o.mime_type) for o in run.outputs)
 
 
 def run_seconds(run: Run, t0: float | None) -> float | None:

@@ -8,7 +8,7 @@ import uuid
 import weakref
 from typing import TYPE_CHECKING, Any
 
-from ..core.models import from_server
+from ..core.models import FromServer, from_server
 from .lineage import lineage_attrs
 
 if TYPE_CHECKING:
@@ -21,10 +21,8 @@ def output_columns(job: Job) -> list[dict[str, Any]]:
     """One result column per output label, renamed where a label clashes with an input column."""
     descriptors = [o for o in job.app.outputs if isinstance(o.get("label"), str)]
     if not descriptors:
-        first = next((o.outputs for o in job.outcomes.values() if o.outputs), [])
-        descriptors = [
-            {"label": o.get("label") or f"Output {i}", "type": o.get("type")} for i, o in enumerate(first)
-        ]
+        first = next((o.outputs for o in job.outcomes.values() if o.outputs), ())
+        descriptors = [{"label": o.label or f"Output {i}", "type": o.type} for i, o in enumerate(first)]
     taken = {str(c) for c in job.df.columns} | set(STATUS_COLUMNS)
     cols = []
     for d in descriptors:
@@ -41,25 +39,27 @@ def result_frame(job: Job, base: Any = None) -> Any:
     outs = output_columns(job)
     result = (job.df if base is None else base).copy()
     n = len(job.df)
-    values = {o["column"]: [None] * n for o in outs}
+    values: dict[str, list[Any]] = {o["column"]: [None] * n for o in outs}
     status: list[Any] = ["pending"] * n
     error: list[Any] = [None] * n
     run_id: list[Any] = [None] * n
     seconds: list[Any] = [math.nan] * n
     for pos, o in job.outcomes.items():
         status[pos], run_id[pos], seconds[pos] = o.status, o.run_id, o.seconds if o.seconds else math.nan
-        produced = o.outputs or []
+        produced = o.outputs or ()
         for i, col in enumerate(outs):
-            same_label = [p for p in produced if p.get("label") == col["label"]]
+            same_label = [p for p in produced if p.label == col["label"]]
             match = produced[i] if len(produced) == len(outs) else (same_label[0] if same_label else None)
-            if match is not None and match.get("status") == "completed":
-                # server text: never read as a path if the frame feeds another app
-                values[col["column"]][pos] = from_server(match.get("value"))
-        output_errors = "; ".join(f"{p.get('label')}: {p['error']}" for p in produced if p.get("error"))
+            if match is not None and match.status == "completed":
+                # server text: never read as a path if the frame feeds another app (a run's value is
+                # marked already; a copy per row would cost as much again)
+                value = match.value
+                values[col["column"]][pos] = value if isinstance(value, FromServer) else from_server(value)
+        output_errors = "; ".join(f"{p.label}: {p.error}" for p in produced if p.error)
         error[pos] = o.error or (output_errors or None)
     if base is None:
-        for col, vals in values.items():
-            result[col] = vals
+        for name, vals in values.items():
+            result[name] = vals
         result["lamina_status"], result["lamina_error"] = status, error
         result["lamina_run_id"], result["lamina_seconds"] = run_id, seconds
     else:  # retry: replace only the retried rows

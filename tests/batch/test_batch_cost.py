@@ -113,13 +113,15 @@ def test_ledger_commits_without_an_fsync_each_and_a_killed_process_loses_nothing
         assert journal.latest(["k"])["k"].state == "SUBMITTING"
 
 
-def test_text_rows_keep_one_dict_for_inputs_and_payload(client, prompts):
-    """For text and option values the wire payload equals the inputs: one dict per planned row, not
-    two (10,000 planned rows cost ~630 B each)."""
+def test_text_rows_keep_no_dict_and_share_their_parameter_names(client, prompts):
+    """For text and option values the wire payload equals the inputs: a planned row keeps its values as
+    a tuple and no payload of its own, and rows of one shape share one tuple of names (10,000 planned
+    rows cost ~630 B each with two dicts)."""
     app = client.get_app(TEXT_TO_IMAGE)
     df = prompts(3, **{"Aspect Ratio": ["16:9", None, "1:1"]})
     cmap = map_columns(app, df.columns)
     planned, problems = plan_rows(app, zip(df.index, df.to_dict("records"), strict=True), cmap)
     assert not problems and len(planned) == 3
-    assert all(row.payload is row.inputs for row in planned)
+    assert all(row.wire is None and row.payload == row.inputs for row in planned)
+    assert planned[0].names is planned[2].names and planned[1].names == ("Prompt",)
     assert planned[0].inputs == {"Prompt": df["prompt"].iloc[0], "Aspect Ratio": "16:9"}
