@@ -42,6 +42,7 @@ __all__ = ["BATCH_DEADLINE", "RECONCILE_SKEW", "Engine"]
 BATCH_DEADLINE = 1800.0  # seconds a batch waits for one run (reliability.md: batch 30 min)
 MAX_STARTS = 2  # start requests in flight per batch: a kill leaves at most this many rows uncertain
 START_GRACE = 10.0  # seconds an interrupted batch waits for starts already sent to answer
+USAGE_PATIENCE = 5.0  # seconds a batch waits for the declared limit (see _learn_rate_limit)
 REUSED_STATUSES = ("completed", "failed")
 
 
@@ -310,11 +311,12 @@ class Engine(Reconciling):
         """Read the limit the server declares (usage endpoint), so the governor paces this batch at
         it from the first request: the documented server sends RateLimit-* headers only with a 429,
         too late to avoid one. Skipped when the user fixed a budget; a server without the endpoint
-        (or api="legacy") leaves the governor to its headers and 429 pauses."""
+        (or api="legacy"), or one not answering within USAGE_PATIENCE, leaves the governor to its
+        headers and 429 pauses."""
         if self.client.governor.state()["per_minute"]:
             return
-        with contextlib.suppress(LaminaError):
-            await self.client.usage()
+        with contextlib.suppress(LaminaError, asyncio.TimeoutError):
+            await asyncio.wait_for(self.client.usage(), USAGE_PATIENCE)
 
     async def _after_interrupt(self) -> None:
         in_flight = [

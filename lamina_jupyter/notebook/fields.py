@@ -66,19 +66,23 @@ class Field:
     def _read_many(self) -> list[Any]:
         return []
 
-    def _seed_many(self, value: Any) -> None:
-        pass
+    def _as_many(self, value: Any) -> Any:
+        """The several-values widget's value that stands for `value` alone."""
+        return value
 
     def sweeping(self, on: bool) -> W.Widget | None:
         """Show the several-values widget (seeded with the current value when empty) or the single one
-        again (given the first of the values); returns the several-values widget, None if single-only."""
+        again (given the first of the values, unless the widget still holds just the single value: a
+        prompt of several lines seeds several lines, and must come back whole); returns the
+        several-values widget, None if single-only."""
         if self.many is None:
             self.many = self._build_many()
         if self.many is None:
             return None
-        if on and not self._read_many() and self.value() is not None:
-            self._seed_many(self.value())
-        if not on and self._read_many():
+        single = self.value()
+        if on and not self._read_many() and single is not None:
+            self.many.value = self._as_many(single)
+        if not on and self._read_many() and (single is None or self.many.value != self._as_many(single)):
             self.set(self._read_many()[0])
         shown = self.many if on else self.widget
         self.box.children = (shown, *self.box.children[1:])
@@ -112,9 +116,8 @@ class OptionsField(Field):
     def _read_many(self) -> list[Any]:
         return list(self.many.value) if self.many is not None else []
 
-    def _seed_many(self, value: Any) -> None:
-        if self.many is not None:
-            self.many.value = (value,)
+    def _as_many(self, value: Any) -> Any:
+        return (value,)
 
 
 class TextField(Field):
@@ -138,9 +141,8 @@ class TextField(Field):
         text = self.many.value if self.many is not None else ""
         return [line for line in text.splitlines() if line.strip()]  # blank lines are no value
 
-    def _seed_many(self, value: Any) -> None:
-        if self.many is not None:
-            self.many.value = str(value)
+    def _as_many(self, value: Any) -> Any:
+        return str(value)
 
 
 class UrlField(Field):

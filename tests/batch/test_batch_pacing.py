@@ -4,6 +4,8 @@ the fan-out reads the limit from the usage endpoint before its first start."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from lamina_jupyter import run_dataframe
@@ -33,3 +35,20 @@ def test_an_unlimited_server_is_not_paced(emulator, client, prompts):
     assert (result["lamina_status"] == "completed").all()
     state = governor_for(emulator.base_url).state()
     assert state["limit"] is None and state["interval"] == 0
+
+
+@pytest.mark.anyio
+async def test_a_usage_endpoint_that_never_answers_does_not_hold_the_batch(emulator, prompts, monkeypatch):
+    """Reading the limit only helps pacing: a usage endpoint that hangs (here 60 s, inside the client's
+    read timeout) is given up after a short patience and the batch starts without it, instead of
+    waiting out three read timeouts (1.5 minutes by default) with nothing on the display."""
+    from lamina_jupyter import AsyncClient, arun_dataframe
+    from lamina_jupyter.batch import engine
+
+    monkeypatch.setattr(engine, "USAGE_PATIENCE", 0.5)
+    emulator.inject("delay", route="GET /v1/account/usage", times=None, seconds=60)
+    async with AsyncClient(api_key=emulator.api_key, base_url=emulator.base_url, timeout=120) as client:
+        result = await asyncio.wait_for(
+            arun_dataframe(prompts(2), "Text to Image", client=client, progress=False), 30)
+    assert (result["lamina_status"] == "completed").all(), result["lamina_error"].tolist()
+    assert governor_for(emulator.base_url).state()["limit"] is None  # nothing learned, nothing invented

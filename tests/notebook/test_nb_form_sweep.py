@@ -89,6 +89,25 @@ async def test_toggling_sweep_changes_the_fields_and_the_run_count(session, emul
     assert f.run_button.description == "Run sweep (12 runs)"
 
 
+async def test_a_prompt_of_several_lines_survives_sweep_on_and_off(session, emulator):
+    """Sweep mode reads a line as a value, so the seeded box shows each line as one; turning Sweep off
+    again untouched must give the prompt back whole, not its first line."""
+    from lamina_jupyter import form
+
+    f = form(TEXT_TO_IMAGE)
+    w = fields(f)
+    prompt = "a lighthouse at dusk\nin the style of an old woodcut\nwide angle"
+    w["Prompt"].set(prompt)
+    w["Style"].set("Neon")
+    f.sweeper.toggle.value = True
+    f.sweeper.toggle.value = False
+    assert w["Prompt"].value() == prompt and w["Style"].value() == "Neon"
+    f.sweeper.toggle.value = True
+    w["Prompt"].many.value = "a kite\na boat"  # changed in sweep mode: the first value comes back
+    f.sweeper.toggle.value = False
+    assert w["Prompt"].value() == "a kite"
+
+
 async def test_run_makes_every_combination_and_shows_the_grid(session, emulator):
     from lamina_jupyter import form
 
