@@ -163,6 +163,17 @@ class SyncDriver(ClientBase):
         return box[0]
 
 
+class _Gate:
+    """One event loop's admission: requests past the pool size wait on `slots`, not in httpcore's
+    pool, whose bookkeeping per queued request made it 78 % of the CPU of 200+ gathered runs (and ran
+    into PoolTimeout at 1,000); `entry` lets them into the pool one at a time (AsyncDriver._send)."""
+
+    def __init__(self, pooled: bool) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.slots = asyncio.Semaphore(POOL_SIZE)
+        self.entry = asyncio.Lock() if pooled else None
+
+
 class AsyncDriver(ClientBase):
     """Owns an httpx.AsyncClient and performs the flows' steps on the running event loop."""
 
@@ -175,12 +186,17 @@ class AsyncDriver(ClientBase):
                          wait_strategy=wait_strategy, interactive=interactive)
         self._http = httpx.AsyncClient(auth=self._auth, timeout=self.settings.timeout, transport=transport,
                                        verify=shared_ssl_context(), limits=LIMITS)
-        # Requests past the pool size wait here, not in httpcore's pool, whose bookkeeping per queued
-        # request made it 78 % of the CPU of 200+ gathered runs (and ran into PoolTimeout at 1,000).
-        self._slots = asyncio.Semaphore(POOL_SIZE)
         # httpcore's pool reports when a request holds its connection (see _send); other transports may not.
-        pooled = transport is None or isinstance(transport, httpx.AsyncHTTPTransport)
-        self._entry = asyncio.Lock() if pooled else None
+        self._pooled = transport is None or isinstance(transport, httpx.AsyncHTTPTransport)
+        self._gate_now: _Gate | None = None
+
+    def _gate(self) -> _Gate:
+        """The running loop's gate: asyncio primitives belong to the loop they first wait in, so a
+        client used under a second asyncio.run() gets new ones instead of failing there for good."""
+        gate = self._gate_now
+        if gate is None or gate.loop is not asyncio.get_running_loop():
+            gate = self._gate_now = _Gate(self._pooled)
+        return gate
 
     async def _steps(self, flow: Generator[Any, Any, Any], box: list[Any]) -> AsyncIterator[Any]:
         """The async driver: the same loop as Client._steps with awaits, each step under a time limit."""
@@ -190,6 +206,7 @@ class AsyncDriver(ClientBase):
         lines: _StreamLines | None = None
         watch_end: float | None = None
         holding = False  # a pool slot, from OpenStream to CloseStream
+        slots = self._gate().slots
         try:
             while True:
                 try:
@@ -200,7 +217,7 @@ class AsyncDriver(ClientBase):
                 value, error = None, None
                 if isinstance(step, httpx.Request):
                     try:
-                        async with self._slots:
+                        async with slots:
                             value = await self._within(self._fetch(step), step, Bound.of(step, watch_end))
                     except httpx.TransportError as exc:
                         value = exc
@@ -216,7 +233,7 @@ class AsyncDriver(ClientBase):
                     yield step.value
                 elif isinstance(step, OpenStream):
                     request = step.request
-                    await self._slots.acquire()
+                    await slots.acquire()
                     holding = True
                     try:
                         bound = Bound.of(request, watch_end)
@@ -243,13 +260,13 @@ class AsyncDriver(ClientBase):
                         await stream.aclose()
                     stream = lines = None
                     if holding:
-                        self._slots.release()
+                        slots.release()
                         holding = False
         finally:
             if stream is not None:
                 await stream.aclose()
             if holding:
-                self._slots.release()
+                slots.release()
             flow.close()
 
     @staticmethod
@@ -271,7 +288,7 @@ class AsyncDriver(ClientBase):
         again and again: 7 rescans per request, most of the CPU of 300 gathered event streams. The
         entry is free again at the request's first trace event (connecting, or sending on a reused
         connection, which is no longer idle by then), or when send returns or fails."""
-        entry = self._entry
+        entry = self._gate().entry
         if entry is None:
             return await self._http.send(request, stream=True)
         await entry.acquire()

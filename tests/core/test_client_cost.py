@@ -208,3 +208,24 @@ async def test_gathered_requests_are_handed_to_a_connection_once(emulator, strat
     assert all(r.status == "completed" for r in runs)
     requests = emulator.stats["requests"]
     assert requests >= 2 * len(runs) and handed[0] == requests
+
+
+def test_the_pool_gate_belongs_to_the_running_loop(emulator):
+    """asyncio primitives bind to the loop they first wait in: a client whose lock and slots were
+    contended under one asyncio.run() would fail under the next one for good. (Its pooled connections
+    still belong to the first loop; httpx does not support that, we only do not make it permanent.)"""
+    client = AsyncClient(api_key=emulator.api_key, base_url=emulator.base_url)
+
+    async def contend() -> object:
+        gate = client._gate()
+        assert gate is client._gate()  # one per loop, not per call
+
+        async def hold() -> None:
+            async with gate.entry, gate.slots:
+                await asyncio.sleep(0.01)
+
+        await asyncio.gather(*(hold() for _ in range(4)))
+        return gate
+
+    first, second = asyncio.run(contend()), asyncio.run(contend())
+    assert first is not second
