@@ -27,6 +27,31 @@ OnUpdate = Callable[[Run], Any]
 POOL_SIZE = 100  # connections per client: httpx's default max_connections
 
 
+async def wait_for(work: Awaitable[Any], seconds: float) -> Any:
+    """asyncio.wait_for that never loses a cancellation. Before Python 3.12, wait_for returns the
+    result when the cancel arrives just as `work` finishes (CPython gh-86296): a batch told to stop
+    (Ctrl-C, task.cancel()) as an event-stream line came in went on following that run."""
+    task = asyncio.ensure_future(work)
+    try:
+        await asyncio.wait((task,), timeout=seconds)
+    except asyncio.CancelledError:
+        await _stop(task)
+        raise
+    if not task.done():
+        await _stop(task)
+        if task.cancelled():
+            raise asyncio.TimeoutError
+    return task.result()
+
+
+async def _stop(task: asyncio.Future[Any]) -> None:
+    """Cancel `task` and let it end (a line being read must end before its stream is closed)."""
+    task.cancel()
+    await asyncio.wait((task,))
+    if not task.cancelled():
+        task.exception()  # read, so asyncio does not log it as never retrieved
+
+
 class SyncDriver(ClientBase):
     """Owns an httpx.Client and performs the flows' steps, blocking."""
 
@@ -212,7 +237,7 @@ class AsyncDriver(ClientBase):
                         if lines is None:
                             value = None
                         elif step.within is not None:  # reading a stream's end: short, never a deadline
-                            value = await asyncio.wait_for(anext(lines, None), step.within)
+                            value = await wait_for(anext(lines, None), step.within)
                         else:
                             value = await self._within(anext(lines, None), None, Bound.of(None, watch_end))
                     except (httpx.TransportError, asyncio.TimeoutError) as exc:
@@ -240,7 +265,7 @@ class AsyncDriver(ClientBase):
         if left is None:
             return await work
         try:
-            return await asyncio.wait_for(work, max(left, 0.0))
+            return await wait_for(work, max(left, 0.0))
         except asyncio.TimeoutError:
             raise bound.expired(request) from None
 
