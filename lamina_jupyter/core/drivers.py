@@ -35,12 +35,34 @@ T = TypeVar("T")
 
 if sys.version_info >= (3, 11):
     async def _cut(work: Awaitable[T], seconds: float) -> T:
-        """`work`, or TimeoutError after `seconds`. asyncio.timeout needs no task of its own; wait_for
-        made one per request and per stream line, most of the driver's own CPU."""
+        """`work`, or TimeoutError after `seconds`. asyncio.timeout runs `work` in this task, so it
+        needs no task of its own (wait_for made one per request and per stream line, most of the
+        driver's own CPU) and a cancellation arriving as `work` finishes is never lost."""
         async with asyncio.timeout(seconds):
             return await work
 else:
-    _cut = asyncio.wait_for
+    async def _cut(work: Awaitable[T], seconds: float) -> T:
+        """asyncio.wait_for that never loses a cancellation. Before Python 3.12, wait_for returns the
+        result when the cancel arrives just as `work` finishes (CPython gh-86296): a batch told to stop
+        (Ctrl-C, task.cancel()) as an event-stream line came in went on following that run."""
+        task = asyncio.ensure_future(work)
+        try:
+            await asyncio.wait((task,), timeout=seconds)
+        except asyncio.CancelledError:
+            await _stop(task)
+            raise
+        if not task.done():
+            await _stop(task)
+            if task.cancelled():
+                raise asyncio.TimeoutError
+        return task.result()
+
+    async def _stop(task: asyncio.Future[Any]) -> None:
+        """Cancel `task` and let it end (a line being read must end before its stream is closed)."""
+        task.cancel()
+        await asyncio.wait((task,))
+        if not task.cancelled():
+            task.exception()  # read, so asyncio does not log it as never retrieved
 
 
 class SyncDriver(ClientBase):

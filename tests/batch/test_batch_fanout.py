@@ -7,13 +7,21 @@ import asyncio
 import os
 import signal
 import threading
+import time
 
 import pytest
 from suite import TEXT_TO_IMAGE, route_count
 
 from lamina_jupyter import arun_dataframe, run_dataframe
+from lamina_jupyter.batch.ledger import DEFAULT_PATH, Journal
 
 POST, STREAM = "POST /v1/apps/{id}/runs", "GET /v1/runs/{id}/stream"
+
+
+def one_done_one_in_flight(ledger: Journal) -> bool:
+    """The moment the interrupt tests stop a batch: a row finished and another row's run is on."""
+    states = ledger.states()
+    return states.get("TERMINAL", 0) > 0 and states.get("SUBMITTED", 0) > 0
 
 
 def test_progress_sees_rows_go_queued_running_completed(client, emulator, prompts, monkeypatch):
@@ -127,11 +135,14 @@ async def test_task_cancellation_returns_partial_frame_and_rerun_resumes(async_c
     emulator.configure(latency=0.6)
     emulator.reset_stats()
     df = prompts(24)
-    task = asyncio.ensure_future(
-        arun_dataframe(df, TEXT_TO_IMAGE, client=async_client, concurrency=4, progress=False)
-    )
-    await asyncio.sleep(1.0)
-    task.cancel()
+    with Journal(DEFAULT_PATH) as ledger:  # the batch's own ledger (journal=True), read on its loop
+        task = asyncio.ensure_future(
+            arun_dataframe(df, TEXT_TO_IMAGE, client=async_client, concurrency=4, progress=False)
+        )
+        while not one_done_one_in_flight(ledger):
+            assert not task.done(), task.result()
+            await asyncio.sleep(0.02)
+        task.cancel()  # nothing ran since the read: the batch stops in the state the ledger showed
     partial = await task
     done = (partial["lamina_status"] == "completed").sum()
     in_flight = partial["lamina_status"].isin(["queued", "running"]).sum()
@@ -150,17 +161,28 @@ def test_keyboard_interrupt_returns_partial_frame_and_can_cancel_in_flight(clien
     emulator.configure(latency=0.8)
     emulator.reset_stats()
     threads_before = threading.active_count()
-    timer = threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT))
-    timer.start()
+    ledger = Journal(DEFAULT_PATH)  # the batch's own ledger (journal=True)
+
+    def press() -> None:
+        """Ctrl-C once a row is done and another's run is on (0.8 s from done): not at a fixed time."""
+        deadline = time.monotonic() + 60
+        while not one_done_one_in_flight(ledger) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    presser = threading.Thread(target=press, daemon=True)
+    presser.start()
     try:
         partial = run_dataframe(
             prompts(20), TEXT_TO_IMAGE, client=client, concurrency=4, progress=False, cancel_in_flight=True
         )
     finally:
-        timer.join()
+        presser.join()
         signal.signal(signal.SIGINT, previous)
+        ledger.close()
     statuses = partial["lamina_status"]
     assert statuses.isin(["completed", "cancelled", "pending"]).all()
+    assert (statuses == "completed").sum() > 0  # a finished row stays finished
     assert (statuses == "cancelled").sum() > 0 and (statuses == "pending").sum() > 0
     server = {r["run_id"]: r["status"] for r in emulator.runs()}
     for rid, status in zip(partial["lamina_run_id"], statuses, strict=True):

@@ -8,10 +8,12 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import httpx
 import pytest
 from emulator_helpers import TEXT_TO_IMAGE, start, wait
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
+from teammates import private_emulator
 
 from lamina_jupyter.emulator import Emulator
 
@@ -139,15 +141,26 @@ def test_retry_schedule_resigns_each_attempt(emulator, http):
     assert [a["status"] for a in attempts] == [500, 503, 404, 200]
 
 
-def test_gives_up_after_three_retries_and_retries_slow_endpoints(emulator, http):
-    emulator.configure(time_factor=0.01)  # attempt timeout 15 s -> 150 ms
-    with Receiver(statuses=[500] * 10, delays=[0.4]) as receiver:
-        before = emulator.stats["webhook_deliveries"]
+def attempts_of(emu, run_id: str, count: int, timeout: float = 10.0) -> list[dict]:
+    """The run's webhook attempts once `count` are logged (an attempt is logged when it ends)."""
+    deadline = time.monotonic() + timeout
+    while len(attempts := [a for a in emu.webhook_attempts() if a["run_id"] == run_id]) < count:
+        assert time.monotonic() < deadline, f"only {len(attempts)} of {count} attempts ended"
+        time.sleep(0.01)
+    return attempts
+
+
+def test_gives_up_after_three_retries_and_retries_slow_endpoints():
+    """On an emulator of its own: webhook_deliveries counts every run's attempts, and on the shared one
+    a run another test left retries into it (test_emulator_api_v1 starts one towards example.com)."""
+    # time_factor 0.01: attempt timeout 15 s -> 150 ms; /wait checks every 50 ms as in the suite's
+    with private_emulator(time_factor=0.01, check_interval=0.05) as emu, httpx.Client(
+        base_url=emu.base_url, headers={"x-api-key": emu.api_key}, timeout=10
+    ) as http, Receiver(statuses=[500] * 10, delays=[0.4]) as receiver:
         run = start(http, TEXT_TO_IMAGE, webhook=receiver.url)
         wait(http, run["runId"])
-        receiver.wait_for(4, timeout=6)
-        time.sleep(0.3)
-        assert len(receiver.received) == 4
-    attempts = [a for a in emulator.webhook_attempts() if a["run_id"] == run["runId"]]
-    assert attempts[0]["status"] is None and "Timeout" in attempts[0]["error"]
-    assert emulator.stats["webhook_deliveries"] == before + 4
+        attempts = attempts_of(emu, run["runId"], 4)  # the 4th ended: the schedule is over
+        receiver.wait_for(4)
+        assert len(receiver.received) == 4 and [a["attempt"] for a in attempts] == [1, 2, 3, 4]
+        assert attempts[0]["status"] is None and "Timeout" in attempts[0]["error"]
+        assert emu.stats["webhook_deliveries"] == 4

@@ -171,7 +171,9 @@ def editable(emulator):
 
 
 def _interrupted_batch(client, emulator, df, ledger, **kw):
-    """Run df until every row has started, then stop the cell: the ledger holds SUBMITTED rows."""
+    """Run df until the ledger holds every row SUBMITTED (the state these scenarios start from), then
+    stop the cell. The server's runs_created reaches n while the last answer may still be on its way;
+    recording that one (the start grace) is test_rel_batch's all_in_flight interrupt, not this."""
     import asyncio
 
     from lamina_jupyter import AsyncClient, arun_dataframe
@@ -183,8 +185,10 @@ def _interrupted_batch(client, emulator, df, ledger, **kw):
                     df, TEXT_TO_IMAGE, client=ac, journal=ledger, concurrency=len(df), progress=False, **kw
                 )
             )
-            while emulator.stats["runs_created"] < len(df):
-                await asyncio.sleep(0.02)
+            with Journal(ledger) as j:
+                while j.states().get("SUBMITTED", 0) < len(df):
+                    assert not task.done(), task.result()
+                    await asyncio.sleep(0.02)
             task.cancel()
             return await task
 
