@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 FIX_FIELDS = "<span style='color:#cf222e'>Fix the fields marked above, then Run again.</span>"
 MAX_UNCONFIRMED = 100  # more runs than this start only after a second press
+CONFIRM_AFTER = 1.0  # seconds: a second press sooner is a double-click, not a confirmation
 MAX_REPEAT = 100
 _HINT = "one value per line in text fields, several picks in options"
 
@@ -95,7 +96,8 @@ class SweepControls:
         self.count = W.HTML("")
         self.count.add_class("lamina-sweep-count")
         self.result: Any = None
-        self._confirmed = 0  # the run count the user agreed to past MAX_UNCONFIRMED
+        self._confirmed = 0  # the run count the user was asked to confirm past MAX_UNCONFIRMED
+        self._asked_at = 0.0
         self._watched: set[int] = set()
         self.toggle.observe(self._toggled, names="value")
         self.repeat.observe(self._changed, names="value")
@@ -163,8 +165,11 @@ class SweepControls:
         if plan is None:
             form.status.value = FIX_FIELDS
             return
+        if plan.count > MAX_UNCONFIRMED and self._confirmed == plan.count \
+                and time.monotonic() - self._asked_at < CONFIRM_AFTER:
+            return  # the second click of a double-click: the question stands
         if plan.count > MAX_UNCONFIRMED and self._confirmed != plan.count:
-            self._confirmed = plan.count
+            self._confirmed, self._asked_at = plan.count, time.monotonic()
             form.run_button.description = f"Confirm: {plan.count} runs"
             form.run_button.button_style = "warning"
             form.status.value = (f"<span style='color:#9a6700'>This sweep makes {plan.count} runs (more than "

@@ -190,6 +190,10 @@ async def test_errors_are_said_on_the_form_in_its_words(session, emulator, monke
     w["Style"].many.value = ("Neon", "Pixel Art")
     f.run_button.click()
     assert f.task is None
+    f.run_button.click()  # a double-click: no confirmation, nothing is paid
+    assert f.task is None and len(emulator.runs()) == before
+    assert f.run_button.description == "Confirm: 6 runs"
+    await asyncio.sleep(form_sweep.CONFIRM_AFTER)
     f.run_button.click()  # confirmed
     assert f.task is not None
     await asyncio.wait_for(f.finished(), 60)
