@@ -71,7 +71,7 @@ class RateGovernor:
         self._lock = threading.Lock()
         self._clock = clock
         self._wall = wall
-        self._per_minute = per_minute
+        self._per_minute: float | None = None
         self._learned: tuple[int, float] | None = None  # (requests, window seconds) the server declared
         self._booked: deque[float] = deque()  # recent booked send times, oldest first (see reserve)
         self._margin = MARGIN
@@ -80,9 +80,14 @@ class RateGovernor:
         self._paused_until = 0.0    # set by 429s and exhausted windows
         self._spacing = 0.0         # seconds between requests learned from RateLimit-* headers
         self._spacing_until = 0.0   # when the learned spacing expires (the window's reset)
+        self.set_budget(per_minute)
 
     def set_budget(self, per_minute: float | None) -> None:
         """Fix a budget (requests per minute), or None to rely on the server's limit and headers."""
+        if per_minute is not None and not (isinstance(per_minute, (int, float)) and math.isfinite(per_minute)
+                                           and per_minute > 0):
+            raise ValueError(f"set_budget takes a number of requests per minute above 0, or None; "
+                             f"got {per_minute!r}")
         with self._lock:
             self._per_minute = per_minute
 
@@ -118,8 +123,9 @@ class RateGovernor:
             if limit is not None and self._margin > MARGIN and now > self._clean_until:
                 self._margin = max(MARGIN, self._margin / 2)
                 self._clean_until = now + limit[1]
-            count = UNKNOWN_LIMIT_LOG if limit is None else max(1, math.floor(limit[0]))
-            if limit is not None and len(self._booked) >= count:
+            logged = limit is not None and limit[0] <= MAX_DECLARED_LIMIT  # beyond: spacing only
+            count = max(1, math.floor(limit[0])) if logged and limit else UNKNOWN_LIMIT_LOG
+            if logged and limit and len(self._booked) >= count:
                 start = max(start, self._booked[-count] + limit[1] * (1 + self._margin))
             self._booked.append(start)
             # twice the limit: bookings still in the future must not push out past ones _alone counts

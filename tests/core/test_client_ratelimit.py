@@ -263,3 +263,18 @@ def test_nan_and_infinity_in_a_usage_body_read_as_unknown():
     body = json.loads('{"credits": {"balance": NaN}, "rateLimit": {"limit": Infinity, "windowMs": 1e999}}')
     usage = Usage.from_json(body)
     assert usage.balance is None and usage.rate_limit is None and usage.window_seconds is None
+
+
+@pytest.mark.parametrize("budget", [float("nan"), float("inf"), 0, -5, "100"])
+def test_a_nonsense_budget_is_refused_with_what_to_pass(budget):
+    with pytest.raises(ValueError, match="requests per minute above 0, or None"):
+        RateGovernor(clock=FakeClock()).set_budget(budget)
+
+
+def test_a_budget_beyond_the_log_spaces_requests_without_keeping_a_log_that_big():
+    clock = FakeClock()
+    gov = RateGovernor(per_minute=6_000_000, clock=clock)  # 100,000 per second
+    began = clock.now
+    for _ in range(5000):
+        clock.now += gov.reserve()
+    assert clock.now - began == pytest.approx(4999 * 1e-5) and len(gov._booked) <= 2000
