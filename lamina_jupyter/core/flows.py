@@ -31,7 +31,6 @@ APP_CACHE_SECONDS = 60.0   # docs: cache app metadata briefly, re-validate again
 RECONCILE_SKEW = UNKNOWN_OFFSET  # seconds either side of a start searched while the server clock is unknown
 LISTING_SETTLE = 1.0       # seconds a new run may take to show in GET /v1/runs: an empty list is read twice
 MAX_CLOCK_DOUBT = 0.1      # seconds: how well the server's clock must be known to take a lone rival as ours
-CROWD_HORIZON = 30.0       # seconds before a start in which another client's run of the app means "crowded"
 FRESH_HORIZON = 60.0       # seconds back a run of ours still shows whether the run list is current
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
@@ -177,28 +176,16 @@ def rival_runs(listed: Sequence[Run], window: tuple[float, float], inputs: Any, 
     return found
 
 
-def strangers(listed: Sequence[Run], found: Sequence[Run], known: Any) -> list[Run]:
-    """Listed runs that nothing in this process holds, besides the candidates: someone else (a
-    teammate, another kernel, the CLI) is running the app."""
-    ids = {r.id for r in found}
-    return [r for r in listed if r.id and r.id not in known and r.id not in ids]
-
-
-def is_evidence(clock: ServerClock, found: Sequence[Run], others: Sequence[Run]) -> bool:
+def is_evidence(clock: ServerClock, found: Sequence[Run]) -> bool:
     """One rival is ours only when the server's clock is known well enough that a stranger's run
-    started just before or after our request would have fallen outside the window, and nobody else
-    ran the app from CROWD_HORIZON before the start until now (`others`): a stranger's run made
-    *during* our request's flight, while ours never arrived, looks exactly like ours, and only a
-    quiet app makes that unlikely. A list that shows inputs (rival_runs matched them) settles it."""
-    shows_inputs = bool(found) and isinstance(found[0].raw.get("inputs"), dict)
-    return (len(found) == 1 and found[0].created_at is not None and clock.doubt <= MAX_CLOCK_DOUBT
-            and (shows_inputs or not others))
+    started just before or after our request would have fallen outside the window."""
+    return len(found) == 1 and found[0].created_at is not None and clock.doubt <= MAX_CLOCK_DOUBT
 
 
 def _look(ctx: Context, app_id: str, inputs: Any, window: tuple[float, float]) -> Flow:
-    """(rivals, behind, strangers). The list reaches back CROWD_HORIZON, and to our latest run of the
-    app (if recent): when that run is missing, the list lags and an empty answer proves nothing."""
-    since, newest = window[0] - CROWD_HORIZON, ctx.server_clock.newest.get(app_id)
+    """(rivals, behind). The list reaches back to our latest run of the app (if recent): when that
+    run is missing, the list lags behind the server and an empty answer proves nothing."""
+    since, newest = window[0] - 1.0, ctx.server_clock.newest.get(app_id)
     if newest is not None and window[0] - newest[1] > FRESH_HORIZON:
         newest = None
     if newest is not None:
@@ -207,8 +194,7 @@ def _look(ctx: Context, app_id: str, inputs: Any, window: tuple[float, float]) -
     data, _ = yield from call(ctx, "GET", "/v1/runs", params=params, expect=list)
     listed = [Run.from_json(r, ctx.fetcher) for r in data if isinstance(r, dict)]
     behind = newest is not None and len(data) < 100 and newest[0] not in {r.id for r in listed}
-    found = rival_runs(listed, window, inputs, ctx.known_runs)
-    return found, behind, strangers(listed, found, ctx.known_runs)
+    return rival_runs(listed, window, inputs, ctx.known_runs), behind
 
 
 def doubt_message(app_id: str, found: Sequence[Run], cause: str) -> str:
@@ -224,11 +210,11 @@ def _reconcile(ctx: Context, app_id: str, inputs: Mapping[str, Any], window: tup
                unknown: OutcomeUnknown) -> Flow:
     """After an ambiguous start: the run we created, None when the list shows none was (looked at
     twice, a moment apart, as new runs may reach the list late), or raise UncertainStartError."""
-    found, behind, others = yield from _look(ctx, app_id, inputs, window)
+    found, behind = yield from _look(ctx, app_id, inputs, window)
     if not found:
         busy = min(max(ctx.timeout.read or 0.0, 1.0), 10.0) if unknown.busy else 0.0
         yield Sleep(max(LISTING_SETTLE, busy))  # a server that timed out may still be creating it
-        found, behind, others = yield from _look(ctx, app_id, inputs, window)
+        found, behind = yield from _look(ctx, app_id, inputs, window)
     if not found and behind:
         raise UncertainStartError(
             f"Starting app {app_id} got no clear answer ({unknown.cause}), and the run list is behind (a "
@@ -237,7 +223,7 @@ def _reconcile(ctx: Context, app_id: str, inputs: Mapping[str, Any], window: tup
             "minute before starting again.", app_id=app_id, since=_iso(window[0]), window=window)
     if not found:
         return None
-    if is_evidence(ctx.server_clock, found, others) and ctx.known_runs.claim(found[0].id):
+    if is_evidence(ctx.server_clock, found) and ctx.known_runs.claim(found[0].id):
         return found[0]
     raise UncertainStartError(doubt_message(app_id, found, unknown.cause), app_id=app_id,
                               since=_iso(window[0]), candidates=tuple(r.id for r in found), window=window)
