@@ -204,16 +204,18 @@ class Engine(Reconciling):
             RUNS.add(chosen)
             return await self._retrying(lambda: self.client.get_run(chosen))
         deadline = time.monotonic() + OUTAGE_PATIENCE
-        while True:
-            try:
-                return await self._retrying(lambda: self.client.start(self.app, row.inputs))
-            except UncertainStartError as err:
-                if err.outcome == "ambiguous" or time.monotonic() > deadline:
-                    raise
-                found = await self._settle(err, row.payload)
-                if found is not None:
-                    return found
-                await asyncio.sleep(0.5)
+        # in flight until settled here too, not only inside client.start
+        with RUNS.flight(self.client.base_url, self.app.id):
+            while True:
+                try:
+                    return await self._retrying(lambda: self.client.start(self.app, row.inputs))
+                except UncertainStartError as err:
+                    if err.outcome == "ambiguous" or time.monotonic() > deadline:
+                        raise
+                    found = await self._settle(err, row.payload)
+                    if found is not None:
+                        return found
+                    await asyncio.sleep(0.5)
 
     async def _follow(self, row: Any, key: str, run: Run | str, t0: float | None) -> None:
         pos = row.position

@@ -19,7 +19,16 @@ from typing import Any
 
 from ..core.claims import RUNS, clock_for
 from ..core.errors import APIError, RateLimitError, TransportError, UncertainStartError
-from ..core.flows import doubt_message, is_evidence, rival_runs
+from ..core.flows import (
+    CROWD_HORIZON,
+    LISTING_SETTLE,
+    SIBLING_PATIENCE,
+    awaits_sibling,
+    doubt_message,
+    is_evidence,
+    rival_runs,
+    strangers,
+)
 from ..core.models import Run
 from .outcome import Outcome, iso
 
@@ -81,11 +90,14 @@ class Reconciling:
                 break
         return runs
 
-    def _rivals(self, listed: list[Run], window: tuple[float, float], payload: Any) -> list[Run]:
-        """The client's rule, with the runs the ledger knows (earlier kernels' runs of this batch)."""
+    def _known(self) -> set[str]:
+        """The runs the batch and its ledger hold (earlier kernels' runs of this batch included)."""
         known = {o.run_id for o in self.outcomes.values() if o.run_id}
-        known |= self.journal.known_run_ids() if self.journal else set()
-        return rival_runs(listed, window, payload, known)
+        return known | (self.journal.known_run_ids() if self.journal else set())
+
+    def _rivals(self, listed: list[Run], window: tuple[float, float], payload: Any) -> list[Run]:
+        """The client's rule, with the runs the ledger knows."""
+        return rival_runs(listed, window, payload, self._known())
 
     def _uncertain(self, pos: int, key: str, candidates: tuple[str, ...], why: str) -> None:
         """The row may have started a run; we cannot tell which (or whether): say so, name the run."""
@@ -103,14 +115,22 @@ class Reconciling:
             return None
         if err.outcome != "unchecked" or err.window is None:
             raise err
-        try:
-            listed = await self._list_since(err.window[0] - 1.0)
-        except (TransportError, APIError):
-            raise err from None
-        rivals = [r for r in self._rivals(listed, err.window, payload) if r.id not in RUNS]
+        server = self.client.base_url
+        for look in range(int(SIBLING_PATIENCE / LISTING_SETTLE) + 1):
+            if look:  # our other starts in flight may yet name their runs (flows.awaits_sibling)
+                await asyncio.sleep(LISTING_SETTLE)
+            try:
+                listed = await self._list_since(err.window[0] - CROWD_HORIZON)
+            except (TransportError, APIError):
+                raise err from None
+            rivals = [r for r in self._rivals(listed, err.window, payload) if r.id not in RUNS]
+            others = [r for r in strangers(listed, rivals, RUNS) if r.id not in self._known()]
+            siblings = RUNS.siblings(server, self.app.id)
+            if not awaits_sibling(rivals, others, siblings):
+                break
         if not rivals:
             return None
-        if is_evidence(clock_for(self.client.base_url), rivals) and RUNS.claim(rivals[0].id):
+        if is_evidence(clock_for(server), rivals, others, siblings) and RUNS.claim(rivals[0].id):
             return rivals[0]
         raise UncertainStartError(doubt_message(self.app.id, rivals, "the run list was unreadable at first"),
                                   app_id=self.app.id, candidates=tuple(r.id for r in rivals),

@@ -8,23 +8,61 @@ request was in flight, on the server's clock. Both are process-wide, so every cl
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
+from collections.abc import Iterator
+from contextvars import ContextVar
 
 KNOWN_RUNS_LIMIT = 16384  # run ids remembered process-wide: far more than start within a reconcile window
 UNKNOWN_OFFSET = 10.0    # seconds either way the server's clock may differ from ours before we know
 CREATED_RESOLUTION = 0.001  # createdAt has millisecond resolution
 
+# (registry, server, app id) of the start the current thread or task is settling: not its own sibling
+_FLYING: ContextVar[frozenset[tuple[int, str, str]]] = ContextVar("lamina_start_in_flight",
+                                                                  default=frozenset())
+
 
 class RunRegistry:
     """Run ids this process started, adopted or follows, the most recent `limit` of them (a long-lived
-    kernel's memory stays bounded; settling a start only asks about runs created seconds ago).
-    Thread-safe; `claim` is atomic, so two settling starts can never both take the same run."""
+    kernel's memory stays bounded; settling a start only asks about runs created seconds ago), and the
+    starts still in flight: sent, neither answered nor settled, so their runs may be listed before any
+    id is known. Thread-safe; `claim` is atomic, so two settling starts can never both take the same run."""
 
     def __init__(self, limit: int = KNOWN_RUNS_LIMIT) -> None:
         self._ids: dict[str, None] = {}  # insertion order = recency
         self._limit = limit
         self._lock = threading.Lock()
+        self._flights: dict[tuple[str, str], int] = {}  # (server, app id) -> its starts in flight
+
+    @contextlib.contextmanager
+    def flight(self, server: str, app_id: str) -> Iterator[None]:
+        """A start of `app_id` on `server` is on its way until the block ends (answered, adopted, or
+        given up). Nested blocks of one thread or task (a batch row settling the client's start) count
+        once."""
+        mine, key = _FLYING.get(), (server, app_id)
+        me = (id(self), *key)
+        if me in mine:
+            yield
+            return
+        _FLYING.set(mine | {me})
+        with self._lock:
+            self._flights[key] = self._flights.get(key, 0) + 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                left = self._flights.pop(key) - 1
+                if left:
+                    self._flights[key] = left
+            _FLYING.set(mine)  # not reset(token): a flow may be closed from another context
+
+    def siblings(self, server: str, app_id: str) -> int:
+        """Other starts of `app_id` on `server` in flight in this process (the caller's own not
+        counted): each may have made a run the list shows while its id is not known yet."""
+        with self._lock:
+            count = self._flights.get((server, app_id), 0)
+        return count - ((id(self), server, app_id) in _FLYING.get())
 
     def add(self, run_id: str) -> None:
         with self._lock:

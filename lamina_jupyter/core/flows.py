@@ -31,6 +31,8 @@ APP_CACHE_SECONDS = 60.0   # docs: cache app metadata briefly, re-validate again
 RECONCILE_SKEW = UNKNOWN_OFFSET  # seconds either side of a start searched while the server clock is unknown
 LISTING_SETTLE = 1.0       # seconds a new run may take to show in GET /v1/runs: an empty list is read twice
 MAX_CLOCK_DOUBT = 0.1      # seconds: how well the server's clock must be known to take a lone rival as ours
+SIBLING_PATIENCE = 10.0    # seconds we look again while our other starts in flight may settle a lost one
+CROWD_HORIZON = 30.0       # seconds before a start in which another client's run of the app means "crowded"
 FRESH_HORIZON = 60.0       # seconds back a run of ours still shows whether the run list is current
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
@@ -176,16 +178,32 @@ def rival_runs(listed: Sequence[Run], window: tuple[float, float], inputs: Any, 
     return found
 
 
-def is_evidence(clock: ServerClock, found: Sequence[Run]) -> bool:
+def strangers(listed: Sequence[Run], found: Sequence[Run], known: Any) -> list[Run]:
+    """Listed runs that nothing in this process holds, besides the candidates: someone else (a
+    teammate, another kernel, the CLI) is running the app."""
+    ids = {r.id for r in found}
+    return [r for r in listed if r.id and r.id not in known and r.id not in ids]
+
+
+def is_evidence(clock: ServerClock, found: Sequence[Run], others: Sequence[Run], siblings: int) -> bool:
     """One rival is ours only when the server's clock is known well enough that a stranger's run
-    started just before or after our request would have fallen outside the window."""
-    return len(found) == 1 and found[0].created_at is not None and clock.doubt <= MAX_CLOCK_DOUBT
+    started just before or after our request would have fallen outside the window, and every other
+    run of the app from CROWD_HORIZON before the start until now is accounted for. `others` are the
+    listed runs nothing in this process holds, `siblings` our other starts of the app still in flight
+    (a batch's overlapping starts, a form in the same kernel), each owning at most one of them:
+    - more others than siblings: someone else runs the app, and a stranger's run made *during* our
+      request's flight, while ours never arrived, looks exactly like ours;
+    - fewer: a sibling's run may be the one found, while ours never arrived.
+    A list that shows inputs (rival_runs matched them) settles it."""
+    shows_inputs = bool(found) and isinstance(found[0].raw.get("inputs"), dict)
+    return (len(found) == 1 and found[0].created_at is not None and clock.doubt <= MAX_CLOCK_DOUBT
+            and (shows_inputs or len(others) == siblings))
 
 
 def _look(ctx: Context, app_id: str, inputs: Any, window: tuple[float, float]) -> Flow:
-    """(rivals, behind). The list reaches back to our latest run of the app (if recent): when that
-    run is missing, the list lags behind the server and an empty answer proves nothing."""
-    since, newest = window[0] - 1.0, ctx.server_clock.newest.get(app_id)
+    """(rivals, behind, listed). The list reaches back CROWD_HORIZON, and to our latest run of the
+    app (if recent): when that run is missing, the list lags and an empty answer proves nothing."""
+    since, newest = window[0] - CROWD_HORIZON, ctx.server_clock.newest.get(app_id)
     if newest is not None and window[0] - newest[1] > FRESH_HORIZON:
         newest = None
     if newest is not None:
@@ -194,7 +212,7 @@ def _look(ctx: Context, app_id: str, inputs: Any, window: tuple[float, float]) -
     data, _ = yield from call(ctx, "GET", "/v1/runs", params=params, expect=list)
     listed = [Run.from_json(r, ctx.fetcher) for r in data if isinstance(r, dict)]
     behind = newest is not None and len(data) < 100 and newest[0] not in {r.id for r in listed}
-    return rival_runs(listed, window, inputs, ctx.known_runs), behind
+    return rival_runs(listed, window, inputs, ctx.known_runs), behind, listed
 
 
 def doubt_message(app_id: str, found: Sequence[Run], cause: str) -> str:
@@ -206,15 +224,31 @@ def doubt_message(app_id: str, found: Sequence[Run], cause: str) -> str:
             f"is yours, client.wait({first!r}) follows it, otherwise start again.")
 
 
+def awaits_sibling(found: Sequence[Run], others: Sequence[Run], siblings: int) -> bool:
+    """Our other starts of the app in flight (`siblings`) may explain what the list shows, but not
+    yet decisively: a sibling's run is among those `found`, or not listed yet. Its answer, once it
+    comes, names its run; until then we look again. More unknown runs than ours and the siblings' can
+    hold is a crowd, which no answer will change."""
+    unknown = len(found) + len(others)
+    decided = len(found) == 1 and unknown == siblings + 1
+    return bool(found) and siblings > 0 and unknown <= siblings + 1 and not decided
+
+
 def _reconcile(ctx: Context, app_id: str, inputs: Mapping[str, Any], window: tuple[float, float],
                unknown: OutcomeUnknown) -> Flow:
     """After an ambiguous start: the run we created, None when the list shows none was (looked at
     twice, a moment apart, as new runs may reach the list late), or raise UncertainStartError."""
-    found, behind = yield from _look(ctx, app_id, inputs, window)
+    found, behind, listed = yield from _look(ctx, app_id, inputs, window)
     if not found:
         busy = min(max(ctx.timeout.read or 0.0, 1.0), 10.0) if unknown.busy else 0.0
         yield Sleep(max(LISTING_SETTLE, busy))  # a server that timed out may still be creating it
-        found, behind = yield from _look(ctx, app_id, inputs, window)
+        found, behind, listed = yield from _look(ctx, app_id, inputs, window)
+    for _ in range(int(SIBLING_PATIENCE / LISTING_SETTLE)):
+        others = strangers(listed, found, ctx.known_runs)
+        if not awaits_sibling(found, others, ctx.known_runs.siblings(ctx.base_url, app_id)):
+            break
+        yield Sleep(LISTING_SETTLE)
+        found, behind, listed = yield from _look(ctx, app_id, inputs, window)
     if not found and behind:
         raise UncertainStartError(
             f"Starting app {app_id} got no clear answer ({unknown.cause}), and the run list is behind (a "
@@ -223,14 +257,23 @@ def _reconcile(ctx: Context, app_id: str, inputs: Mapping[str, Any], window: tup
             "minute before starting again.", app_id=app_id, since=_iso(window[0]), window=window)
     if not found:
         return None
-    if is_evidence(ctx.server_clock, found) and ctx.known_runs.claim(found[0].id):
+    others = strangers(listed, found, ctx.known_runs)  # now: a sibling answered meanwhile is known
+    if is_evidence(ctx.server_clock, found, others, ctx.known_runs.siblings(ctx.base_url, app_id)) \
+            and ctx.known_runs.claim(found[0].id):
         return found[0]
     raise UncertainStartError(doubt_message(app_id, found, unknown.cause), app_id=app_id,
                               since=_iso(window[0]), candidates=tuple(r.id for r in found), window=window)
 
 
 def create_run(ctx: Context, app_id: str, body: dict[str, Any], params: dict[str, Any]) -> Flow:
-    """POST the start; on an ambiguous outcome look for the run before any resend."""
+    """POST the start; on an ambiguous outcome look for the run before any resend. Until it is
+    settled the start counts as in flight, so a sibling settling its own start at the same moment
+    does not take this one's run, if listed before its answer, for a stranger's."""
+    with ctx.known_runs.flight(ctx.base_url, app_id):
+        return (yield from _create_run(ctx, app_id, body, params))
+
+
+def _create_run(ctx: Context, app_id: str, body: dict[str, Any], params: dict[str, Any]) -> Flow:
     resends = 0
     while True:
         t0 = ctx.wall()

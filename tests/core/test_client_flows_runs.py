@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 
 import httpx
@@ -55,8 +57,83 @@ def test_read_error_after_sending_adopts_the_one_run_made_while_it_was_in_flight
                                           (200, {"data": run_json("new-1", "running")})))
     assert trace.routes == [START, "GET /v1/runs", "GET /v1/runs/new-1"]
     params = trace.requests[1].url.params
-    assert params["appId"] == APP_ID and params["since"] == "2025-12-31T23:59:58.989Z"
+    # the list reaches CROWD_HORIZON (30 s) back: anyone else running the app there is doubt
+    assert params["appId"] == APP_ID and params["since"] == "2025-12-31T23:59:29.989Z"
     assert trace.result.id == "new-1" and "new-1" in ctx.known_runs
+
+
+def test_a_lone_rival_in_a_crowded_app_is_doubt():
+    """Someone else ran the app 10 s ago: a run made during our request's flight may be theirs while
+    ours never arrived, and the list cannot tell, so it is named, not taken."""
+    ctx = warm(make_ctx())
+    listing = [run_json("new-1"), run_json("theirs", createdAt="2025-12-31T23:59:50.000Z")]
+    with pytest.raises(UncertainStartError) as info:
+        drive(ctx, start(ctx), script(httpx.ReadError("reset"), (200, {"data": listing})))
+    assert info.value.candidates == ("new-1",) and "new-1" not in ctx.known_runs
+
+
+@contextlib.contextmanager
+def a_sibling_in_flight(ctx):
+    """Another start of the app in this process (a batch's other row, a form) whose answer has not come."""
+    other, flight = contextvars.Context(), ctx.known_runs.flight(ctx.base_url, APP_ID)
+    other.run(flight.__enter__)
+    try:
+        yield
+    finally:
+        other.run(flight.__exit__, None, None, None)
+
+
+def test_the_run_of_a_sibling_still_in_flight_is_not_a_crowd():
+    """A batch's overlapping starts: ours lost its answer, the sibling's run is listed before its own
+    answer came. That run is accounted for by the sibling, so the app is quiet and ours is taken."""
+    ctx = warm(make_ctx())
+    listing = [run_json("new-1"), run_json("the-siblings", createdAt="2025-12-31T23:59:58.000Z")]
+    with a_sibling_in_flight(ctx):
+        trace = drive(ctx, start(ctx), script(httpx.ReadError("reset"), (200, {"data": listing}),
+                                              (200, {"data": run_json("new-1", "running")})))
+    assert trace.result.id == "new-1" and trace.routes == [START, "GET /v1/runs", "GET /v1/runs/new-1"]
+
+
+def test_a_sibling_in_flight_and_one_stranger_more_is_a_crowd():
+    ctx = warm(make_ctx())
+    listing = [run_json("new-1"), run_json("the-siblings", createdAt="2025-12-31T23:59:58.000Z"),
+               run_json("theirs", createdAt="2025-12-31T23:59:50.000Z")]
+    with a_sibling_in_flight(ctx), pytest.raises(UncertainStartError) as info:
+        drive(ctx, start(ctx), script(httpx.ReadError("reset"), (200, {"data": listing})))
+    assert info.value.candidates == ("new-1",) and "new-1" not in ctx.known_runs
+
+
+def test_a_lone_rival_may_be_the_run_of_a_sibling_whose_run_is_not_listed():
+    """Ours may never have arrived while the sibling's did: the one run found could be the sibling's.
+    The list is read again, LISTING_SETTLE apart, for SIBLING_PATIENCE; the sibling's run never shows."""
+    ctx = warm(make_ctx())
+    listing = [run_json("new-1")]
+    tries = int(flows.SIBLING_PATIENCE / flows.LISTING_SETTLE)
+    looks = [(200, {"data": listing})] * (1 + tries)
+    with a_sibling_in_flight(ctx), pytest.raises(UncertainStartError) as info:
+        drive(ctx, start(ctx), script(httpx.ReadError("reset"), *looks))
+    assert info.value.trace.routes == [START] + ["GET /v1/runs"] * (1 + tries)
+    assert info.value.candidates == ("new-1",) and "new-1" not in ctx.known_runs
+
+
+def test_a_siblings_run_listed_on_a_later_look_settles_it():
+    ctx = warm(make_ctx())
+    later = [run_json("new-1"), run_json("the-siblings", createdAt="2025-12-31T23:59:58.000Z")]
+    with a_sibling_in_flight(ctx):
+        trace = drive(ctx, start(ctx), script(httpx.ReadError("reset"), (200, {"data": [run_json("new-1")]}),
+                                              (200, {"data": later}), (200, {"data": run_json("new-1")})))
+    assert trace.result.id == "new-1" and trace.routes.count("GET /v1/runs") == 2
+
+
+def test_two_runs_in_the_flight_beside_a_sibling_that_never_answers_stay_doubt():
+    """Ours and the sibling's runs were made within the same milliseconds: only the sibling's answer
+    could tell them apart. It does not come within SIBLING_PATIENCE, so both are named, neither taken."""
+    ctx = warm(make_ctx())
+    listing = [run_json("new-1"), run_json("new-2")]
+    tries = int(flows.SIBLING_PATIENCE / flows.LISTING_SETTLE)
+    with a_sibling_in_flight(ctx), pytest.raises(UncertainStartError) as info:
+        drive(ctx, start(ctx), script(httpx.ReadError("reset"), *[(200, {"data": listing})] * (1 + tries)))
+    assert info.value.candidates == ("new-1", "new-2") and "new-1" not in ctx.known_runs
 
 
 def test_a_lone_rival_is_doubt_while_the_server_clock_is_unknown():

@@ -22,6 +22,8 @@ import pandas as pd
 
 from lamina_jupyter import Client, run_dataframe
 from lamina_jupyter.batch.ledger import BatchInUseError
+from lamina_jupyter.core.claims import RUNS
+from lamina_jupyter.core.flows import CROWD_HORIZON
 
 
 def rows(column: str, tag: str, n: int) -> pd.DataFrame:
@@ -71,17 +73,19 @@ TEXT_PARAM = {
 }
 
 
-def quiet_app(emulator: Any, window: float = 11.0) -> str:
-    """The sample app whose latest run is oldest, once no run of it is younger than `window` seconds.
+def quiet_app(emulator: Any, window: float = CROWD_HORIZON + 1.0) -> str:
+    """The sample app whose latest run made outside this process is oldest, once none is younger
+    than `window` seconds.
 
-    Reconciling an interrupted start looks for runs of the same app created since the start (minus
-    10 s of clock skew), and run summaries carry no inputs: a run some OTHER test made moments ago
-    would be a second candidate and the row would rightly end UNKNOWN. A user running one batch per
-    app at a time never sees that; this gives each reconciling scenario the same quiet account.
+    Settling a lost start reads the runs of the app from CROWD_HORIZON before it, and run summaries
+    carry no inputs: a run another process (a killed-kernel worker, a teammate helper) made moments
+    ago means someone else uses the app, and the row rightly ends uncertain. A user running one
+    batch per app at a time never sees that; this gives each reconciling scenario the same quiet
+    account. Runs this process made are spoken for (claims.RUNS) and never count.
     """
     latest = {app: 0.0 for app in TEXT_PARAM}
     for r in emulator.runs():
-        if r["app_id"] in latest:
+        if r["app_id"] in latest and r["run_id"] not in RUNS:
             stamp = pd.Timestamp(r["created_at"]).timestamp()
             latest[r["app_id"]] = max(latest[r["app_id"]], stamp)
     app = min(latest, key=latest.__getitem__)
