@@ -24,7 +24,7 @@ from .errors import (
 )
 from .inputs import PreparedInputs, Upload, as_upload, prepare_inputs
 from .models import App, Estimate, Run
-from .protocol import CREATE, Context, Flow, OutcomeUnknown, Sleep, backoff, call, send
+from .protocol import CREATE, IDEMPOTENT, Context, Flow, OutcomeUnknown, Sleep, backoff, call, send
 from .redact import redact
 
 APP_CACHE_SECONDS = 60.0   # docs: cache app metadata briefly, re-validate against the latest
@@ -339,9 +339,11 @@ def start(ctx: Context, app: App | str, inputs: Mapping[str, Any] | None, webhoo
     return (yield from create_run(ctx, detail.id, body, {"webhook": webhook}))
 
 
-def get_run(ctx: Context, run: Run | str) -> Flow:
+def get_run(ctx: Context, run: Run | str, kind: str = IDEMPOTENT) -> Flow:
+    """One run's state; `kind=WATCH` when the caller only watches it (protocol.take_turn)."""
     run_id = run_id_of(run)
-    data, _ = yield from call(ctx, "GET", path(ctx, "run"), run_id, run_id=run_id, check=run_problem)
+    data, _ = yield from call(ctx, "GET", path(ctx, "run"), run_id, kind=kind, run_id=run_id,
+                              check=run_problem)
     return parse_run(ctx, data)
 
 

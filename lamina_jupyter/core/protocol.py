@@ -102,6 +102,7 @@ Flow = Generator[Step, Any, Any]
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 TRANSIENT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 IDEMPOTENT, CREATE = "idempotent", "create"
+WATCH = "watch"  # idempotent, and it only watches a run: it yields its rate-limit slot to starts
 
 
 class OutcomeUnknown(Exception):
@@ -241,6 +242,22 @@ def transport_error(exc: httpx.TransportError, base_url: str, attempts: int) -> 
                           "temporary: try again.", request=request)
 
 
+def take_turn(ctx: Context, kind: str) -> Generator[Step, Any, None]:
+    """Wait for the governor's slot. A WATCH request told to ask again later does, so starts arriving
+    meanwhile go first; each answer is checked alone, so asking again never adds up to the MAX_HINT
+    error, which interactive calls raise only when the slot itself is that far away."""
+    while True:
+        turn = ctx.governor.turn(deferrable=kind == WATCH)
+        if turn.wait > MAX_HINT and ctx.interactive:
+            raise RateLimitError(f"The rate limit pauses requests to {ctx.base_url} for another "
+                                 f"{turn.wait:.0f} s; retry after that.", retry_after=turn.wait,
+                                 status_code=429)
+        if turn.sleep > 0:
+            yield Sleep(turn.sleep, "rate limit")
+        if turn.booked:
+            return
+
+
 def send(ctx: Context, request: httpx.Request, *, kind: str = IDEMPOTENT, expect_json: bool = True,
          run_id: str | None = None) -> Generator[Step, Any, tuple[httpx.Response, Any]]:
     """Send one logical request with the governor and the retry rule above; return (response, body)."""
@@ -248,12 +265,7 @@ def send(ctx: Context, request: httpx.Request, *, kind: str = IDEMPOTENT, expect
     governed = ctx.same_origin(request)
     while True:
         if governed:
-            wait = ctx.governor.reserve()
-            if wait > MAX_HINT and ctx.interactive:
-                raise RateLimitError(f"The rate limit pauses requests to {ctx.base_url} for another "
-                                     f"{wait:.0f} s; retry after that.", retry_after=wait, status_code=429)
-            if wait > 0:
-                yield Sleep(wait, "rate limit")
+            yield from take_turn(ctx, kind)
         sent = ctx.wall()
         result = yield request
         if isinstance(result, httpx.TransportError):

@@ -16,6 +16,11 @@ DataFrame fan-out) books a slot here first. Pure logic with an injectable clock;
   reset/remaining apart, and at 0 everyone waits for the reset, before the server has to say 429.
   With a known limit this applies only when the server counts more than our own log (someone else
   shares the IP): alone, our log is exact, while Reset's whole seconds would overstate each wait;
+- starts go before watches: a request that only watches a run (stream, /wait, a poll) is booked only
+  when its slot is at most half an interval away; else nothing is booked and it asks again then, so
+  a start arriving meanwhile takes the earlier slot. Watches never queue up far ahead, and a batch's
+  last start leaves early, its run hidden under the watches still to send. With no start waiting the
+  watch is booked on its next ask, so no slot is lost and no watch starves;
 - no server hint pauses anyone for more than MAX_SERVER_WAIT (10 minutes): one response saying
   `RateLimit-Reset: 999999999` would otherwise stop every client of that server for decades. Longer
   hints are capped with a warning; negative, NaN and infinite ones are ignored (`sane_wait`).
@@ -29,6 +34,7 @@ import time
 import warnings
 from collections import deque
 from collections.abc import Callable, Mapping
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from .errors import LaminaWarning
@@ -39,6 +45,8 @@ MARGIN = 0.02  # share of a window added between a booking and the one `limit` b
 MAX_MARGIN = 0.16  # a 429 despite the log doubles the margin up to this; each clean window halves it back
 UNKNOWN_LIMIT_LOG = 1000  # bookings kept before any limit is known, so the first window counts them
 MAX_DECLARED_LIMIT = 10_000  # requests per window; a server declaring more is treated as unlimited
+DEFER_HORIZON = 0.5  # share of an interval: how far ahead a deferrable request is booked (timer slack)
+TICK = 0.001  # seconds: a deferrable slot this much beyond the horizon is still booked (clock precision)
 
 
 def sane_wait(seconds: float | None, source: str) -> float | None:
@@ -61,6 +69,15 @@ def _header_number(headers: Mapping[str, str], name: str) -> float | None:
         return float(value.split(",")[0].split(";")[0].strip())
     except ValueError:
         return None
+
+
+class Turn(NamedTuple):
+    """The governor's answer: sleep `sleep` s, then send if `booked`, else ask again (a deferred watch).
+    `wait` is how far away the slot is (for a deferred request, the one it would have had now)."""
+
+    sleep: float
+    booked: bool
+    wait: float
 
 
 class RateGovernor:
@@ -116,6 +133,11 @@ class RateGovernor:
 
     def reserve(self) -> float:
         """Book the next slot; returns seconds to wait (0 when the request may go now)."""
+        return self.turn().sleep
+
+    def turn(self, deferrable: bool = False) -> Turn:
+        """Book the next slot, or, for a `deferrable` request whose slot is further than the horizon,
+        book nothing and say when to ask again (see the module's rules)."""
         with self._lock:
             now = self._clock()
             start = max(now, self._paused_until, self._next_slot)
@@ -127,12 +149,16 @@ class RateGovernor:
             count = max(1, math.floor(limit[0])) if logged and limit else UNKNOWN_LIMIT_LOG
             if logged and limit and len(self._booked) >= count:
                 start = max(start, self._booked[-count] + limit[1] * (1 + self._margin))
+            interval = self._interval(now)
+            early = start - now - interval * DEFER_HORIZON
+            if deferrable and early > TICK:
+                return Turn(early, False, start - now)
             self._booked.append(start)
             # twice the limit: bookings still in the future must not push out past ones _alone counts
             while len(self._booked) > 2 * count:
                 self._booked.popleft()
-            self._next_slot = start + self._interval(now)
-            return start - now
+            self._next_slot = start + interval
+            return Turn(start - now, True, start - now)
 
     def pause(self, seconds: float) -> None:
         """Nobody sends for `seconds` (a 429's retry hint applies to the whole IP)."""

@@ -4,7 +4,8 @@ v1 prefers /wait (one held request per up to 60 s) or, when someone wants live p
 stream; either falls back to polling when it fails. The legacy family can only poll. Polling looks
 early for short jobs (0.5 s, then ×1.5) and settles at Lamina's recommended cadence: 3 s for the
 first minute (docs: 3-5 s for images), 5 s up to five minutes, then 10 s (video guidance).
-Every new state is emitted (`Emit(run)`) for on_update callbacks and stream iterators.
+Every new state is emitted (`Emit(run)`) for on_update callbacks and stream iterators. Each of these
+requests is a WATCH for the rate governor: it yields its slot to starts waiting for one.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from .errors import (
 from .flows import get_run, parse_run, run_id_of, run_problem, start
 from .models import Run
 from .protocol import (
+    WATCH,
     CloseStream,
     Context,
     Deadline,
@@ -38,6 +40,7 @@ from .protocol import (
     OpenStream,
     Sleep,
     call,
+    take_turn,
 )
 
 DEFAULT_TIMEOUT = 600.0      # interactive deadline (reliability.md §8)
@@ -97,7 +100,7 @@ def _poll(w: _Watcher, look_first: bool) -> Flow:
     while True:
         if look_first or n > 0:
             try:
-                run = yield from get_run(w.ctx, w.run_id)
+                run = yield from get_run(w.ctx, w.run_id, kind=WATCH)
             except TRANSIENT + (APIError,) as exc:
                 if not isinstance(exc, TRANSIENT) and not (isinstance(exc, APIError) and exc.retryable):
                     raise
@@ -125,8 +128,9 @@ def _long_poll(w: _Watcher) -> Flow:
             raise w.timed_out()
         window = max(1, min(WAIT_WINDOW, math.ceil(remaining)))
         try:
-            data, _ = yield from call(w.ctx, "GET", "/v1/runs/{}/wait", w.run_id, params={"timeout": window},
-                                      read_timeout=window + 15.0, run_id=w.run_id, check=run_problem)
+            data, _ = yield from call(w.ctx, "GET", "/v1/runs/{}/wait", w.run_id, kind=WATCH,
+                                      params={"timeout": window}, read_timeout=window + 15.0,
+                                      run_id=w.run_id, check=run_problem)
         except (AuthenticationError, RateLimitError):
             raise
         except (APIError, TransportError):
@@ -142,9 +146,7 @@ def _sse_events(w: _Watcher) -> Flow:
     or None when the stream failed (caller falls back to polling)."""
     request = w.ctx.request("GET", "/v1/runs/{}/stream", w.run_id, read_timeout=45.0,
                             headers={"Accept": "text/event-stream"})
-    wait = w.ctx.governor.reserve()
-    if wait > 0:
-        yield Sleep(wait, "rate limit")
+    yield from take_turn(w.ctx, WATCH)
     opened = yield OpenStream(request)
     if not hasattr(opened, "status_code") or opened.status_code != 200:
         yield CloseStream()

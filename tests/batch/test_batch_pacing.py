@@ -5,6 +5,8 @@ the fan-out reads the limit from the usage endpoint before its first start."""
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 
 import pytest
 
@@ -52,3 +54,37 @@ async def test_a_usage_endpoint_that_never_answers_does_not_hold_the_batch(emula
             arun_dataframe(prompts(2), "Text to Image", client=client, progress=False), 30)
     assert (result["lamina_status"] == "completed").all(), result["lamina_error"].tolist()
     assert governor_for(emulator.base_url).state()["limit"] is None  # nothing learned, nothing invented
+
+
+def test_a_batch_sends_all_its_starts_before_its_first_watch(emulator, client, prompts):
+    """Starts go before watches (core/ratelimit.py): with room for every row at once, the server sees
+    all 8 starts before the first /stream, /wait or poll of a run. The emulator's counters are read
+    atomically on its own loop every few ms while the batch runs (first come first served opened the
+    first stream after 2 of the 8 starts, and they interleaved for ~4 s)."""
+    emulator.configure(rate_limit=20, time_factor=0.1, latency=0.2)  # 20 per 6 s: 0.3 s apart
+    emulator.reset_stats()
+    rows, seen, done = 8, [], threading.Event()
+
+    def counts() -> tuple[int, int]:
+        routes = emulator.stats["requests_by_route"]
+        return (sum(n for route, n in routes.items() if route == "POST /v1/apps/{id}/runs"),
+                sum(n for route, n in routes.items() if route.startswith("GET /v1/runs/{id}")))
+
+    def observe() -> None:
+        while not done.is_set():
+            seen.append(counts())
+            time.sleep(0.01)
+
+    watcher = threading.Thread(target=observe)
+    watcher.start()
+    try:
+        result = run_dataframe(prompts(rows), "Text to Image", client=client, concurrency=rows,
+                               progress=False)
+    finally:
+        done.set()
+        watcher.join()
+    assert (result["lamina_status"] == "completed").all(), result["lamina_error"].tolist()
+    assert emulator.stats["rate_limited"] == 0
+    assert counts() == (rows, rows), emulator.stats["requests_by_route"]  # one start, one stream each
+    watched = [starts for starts, watches in seen if watches]
+    assert len(watched) > 10 and min(watched) == rows, sorted(set(seen))

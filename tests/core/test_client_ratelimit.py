@@ -10,6 +10,7 @@ import httpx
 import pytest
 from client_flowkit import FakeClock
 
+from lamina_jupyter.core.protocol import Sleep
 from lamina_jupyter.core.ratelimit import RateGovernor, governor_for
 
 
@@ -278,3 +279,106 @@ def test_a_budget_beyond_the_log_spaces_requests_without_keeping_a_log_that_big(
     for _ in range(5000):
         clock.now += gov.reserve()
     assert clock.now - began == pytest.approx(4999 * 1e-5) and len(gov._booked) <= 2000
+
+
+# -- starts before watches: a watch books only a slot within half an interval ------------------------
+def _asked(gov: RateGovernor, clock: FakeClock, asks: list[tuple[float, str, bool]]) -> dict[str, float]:
+    """Each (time, name, deferrable) asks the governor at that time, and again when told to; returns
+    when each request was booked to go. The callers of a real process, on a fake clock."""
+    queue = sorted((t, i, name, deferrable) for i, (t, name, deferrable) in enumerate(asks))
+    sent: dict[str, float] = {}
+    while queue:
+        t, i, name, deferrable = queue.pop(0)
+        clock.now = max(clock.now, t)
+        turn = gov.turn(deferrable)
+        if turn.booked:
+            sent[name] = clock.now + turn.sleep
+        else:
+            assert turn.sleep > 0 and turn.wait > turn.sleep  # told to come back before its slot
+            queue.append((clock.now + turn.sleep, i, name, deferrable))
+            queue.sort()
+    return sent
+
+
+def test_starts_arriving_after_waiting_watches_still_go_first():
+    """Three watches wait while a batch's starts keep coming, two at a time as the engine sends them:
+    each start asks 0.1 s after the one two before it went (its answer). Every start keeps its early
+    slot and the watches follow the last one; first come first served sent the watches at 2, 3 and
+    4 s and pushed the last starts out to 5, 6 and 7 s."""
+    clock = FakeClock(0.0)
+    gov = RateGovernor(per_minute=60, clock=clock)
+    asks = [(0.0, "start0", False), (0.0, "start1", False)]
+    asks += [(0.01 * k, f"watch{k}", True) for k in range(1, 4)]
+    asks += [(k - 2 + 0.1, f"start{k}", False) for k in range(2, 5)]
+    sent = _asked(gov, clock, asks)
+    assert [sent[f"start{k}"] for k in range(5)] == pytest.approx([0, 1, 2, 3, 4])
+    assert sorted(sent[f"watch{k}"] for k in range(1, 4)) == pytest.approx([5, 6, 7])
+
+
+@pytest.mark.parametrize("declared", [None, (3, 6.0)])
+def test_watches_alone_lose_no_slot_and_none_starves(declared):
+    """No start waiting: deferred watches take exactly the slots plain bookings would have had, each
+    once, under spacing alone and under the booking log (3 per 6 s window, margin included)."""
+    clock = FakeClock(0.0)
+    gov = RateGovernor(per_minute=None if declared else 60, clock=clock)
+    plain = RateGovernor(per_minute=None if declared else 60, clock=FakeClock(0.0))
+    if declared:
+        gov.learn_limit(*declared)
+        plain.learn_limit(*declared)
+    sent = _asked(gov, clock, [(0.0, f"watch{k}", True) for k in range(7)])
+    assert sorted(sent.values()) == pytest.approx([plain.reserve() for _ in range(7)])
+
+
+def test_a_deferred_watch_reports_the_whole_wait_of_a_pause():
+    """After a 429's 30 s hint a watch is told to come back half an interval before the pause ends, and
+    `wait` says the slot is 30 s away (what the MAX_HINT check reads); then it is booked."""
+    clock = FakeClock(0.0)
+    gov = RateGovernor(per_minute=60, clock=clock)
+    gov.observe(429, {}, retry_after=30)
+    turn = gov.turn(deferrable=True)
+    assert not turn.booked and turn.wait == pytest.approx(30) and turn.sleep == pytest.approx(29.5)
+    clock.now += turn.sleep
+    assert gov.turn(deferrable=True) == pytest.approx((0.5, True, 0.5))
+    assert gov.waiting_seconds() == pytest.approx(1.5)  # progress: the watch's slot is booked
+
+
+def test_asking_again_and_again_never_adds_up_to_the_interactive_rate_limit_error():
+    """An interactive wait deferred 200 times (200 s, past MAX_HINT's 120 s) while another thread's
+    starts keep taking the near slot: no RateLimitError, and its /wait goes after the last start."""
+    from client_flowkit import make_ctx
+
+    from lamina_jupyter.core.protocol import MAX_HINT
+    from lamina_jupyter.core.watch import watch
+
+    ctx = make_ctx(strategy="wait")
+    ctx.governor.set_budget(60)
+    began = ctx.clock.now
+    last_start = began + ctx.governor.reserve()
+    flow = watch(ctx, "run-1", timeout=3600)
+    step = next(flow)  # the watch's Deadline
+    step, asked = flow.send(None), 0
+    while isinstance(step, Sleep):
+        ctx.clock.now += step.seconds
+        if asked < 200:
+            last_start = ctx.clock.now + ctx.governor.reserve()  # a start took the slot meanwhile
+        asked += 1
+        step = flow.send(None)
+    assert isinstance(step, httpx.Request) and step.url.path == "/v1/runs/run-1/wait"
+    assert ctx.clock.now - began > MAX_HINT and ctx.clock.now > last_start
+    flow.close()
+
+
+@pytest.mark.parametrize("strategy", ["wait", "stream"])
+def test_an_interactive_watch_facing_a_long_pause_says_so(strategy):
+    """Deferring does not hide a long pause: a watch whose slot is 300 s away raises at once, by /wait
+    as by the stream (the stream used to sleep through it silently)."""
+    from client_flowkit import drive, make_ctx, script
+
+    from lamina_jupyter.core.errors import RateLimitError
+    from lamina_jupyter.core.watch import watch
+
+    ctx = make_ctx(strategy=strategy)
+    ctx.governor.pause(300)
+    with pytest.raises(RateLimitError) as caught:
+        drive(ctx, watch(ctx, "run-1", live=strategy == "stream"), script())
+    assert caught.value.retry_after == pytest.approx(300) and caught.value.trace.requests == []
