@@ -29,7 +29,7 @@ from typing import Any
 
 from ..core.claims import RUNS
 from ..core.errors import LaminaError, RunFailedError, UncertainStartError, WaitTimeout
-from ..core.flows import RECONCILE_SKEW
+from ..core.flows import CROWD_HORIZON, RECONCILE_SKEW
 from ..core.models import App, Run
 from .budget import SKIPPED, Budget
 from .ledger import SUBMITTED, SUBMITTING, TERMINAL, UNKNOWN, Journal, canonical, fingerprint, word
@@ -44,6 +44,9 @@ MAX_STARTS = 2  # start requests in flight per batch: a kill leaves at most this
 START_GRACE = 10.0  # seconds an interrupted batch waits for starts already sent to answer
 USAGE_PATIENCE = 5.0  # seconds a batch waits for the declared limit (see _learn_rate_limit)
 REUSED_STATUSES = ("completed", "failed")
+# seconds back the ledger's runs are made known to this process: a lost start's list reaches
+# CROWD_HORIZON back, and the server's clock may differ from ours by RECONCILE_SKEW
+LEDGER_HORIZON = 2 * (CROWD_HORIZON + RECONCILE_SKEW)
 
 
 class Engine(Reconciling):
@@ -205,7 +208,7 @@ class Engine(Reconciling):
             return await self._retrying(lambda: self.client.get_run(chosen))
         deadline = time.monotonic() + OUTAGE_PATIENCE
         # in flight until settled here too, not only inside client.start
-        with RUNS.flight(self.client.base_url, self.app.id):
+        with RUNS.flight(self.client.base_url, self.app.id) as flight:
             while True:
                 try:
                     return await self._retrying(lambda: self.client.start(self.app, row.inputs))
@@ -213,6 +216,7 @@ class Engine(Reconciling):
                     if err.outcome == "ambiguous" or time.monotonic() > deadline:
                         raise
                     found = await self._settle(err, row.payload)
+                    flight.sent = None  # settled: the run found is known, or there was none
                     if found is not None:
                         return found
                     await asyncio.sleep(0.5)
@@ -288,6 +292,9 @@ class Engine(Reconciling):
     async def _dispatch(self, tasks: set[asyncio.Task[None]]) -> None:
         submit, reattach, reconcile = self._classify()
         adopted, resubmit = await self._reconcile(reconcile)
+        if self.journal:  # an earlier kernel's runs are ours, not a crowd, when a start loses its answer
+            for run_id in self.journal.recent_run_ids(time.time() - LEDGER_HORIZON):
+                RUNS.add(run_id)
         sem = asyncio.Semaphore(self.concurrency)
         starts = asyncio.Semaphore(MAX_STARTS)
         self.report.reattached = len(reattach)

@@ -271,6 +271,11 @@ class Journal:
     def known_run_ids(self) -> set[str]:
         return {r[0] for r in self._conn.execute("SELECT run_id FROM attempts WHERE run_id IS NOT NULL")}
 
+    def recent_run_ids(self, since: float) -> list[str]:
+        """Runs submitted (our clock) at or after `since`, by any batch of this ledger."""
+        return [r[0] for r in self._conn.execute(
+            "SELECT run_id FROM attempts WHERE run_id IS NOT NULL AND COALESCE(t0, updated) >= ?", (since,))]
+
     def states(self, batch_id: str | None = None) -> dict[str, int]:
         """Counts of the latest attempts by state (for reports and tests)."""
         where, args = ("WHERE batch_id=?", (batch_id,)) if batch_id else ("", ())

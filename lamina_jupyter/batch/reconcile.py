@@ -115,7 +115,7 @@ class Reconciling:
             return None
         if err.outcome != "unchecked" or err.window is None:
             raise err
-        server = self.client.base_url
+        server, clock = self.client.base_url, clock_for(self.client.base_url)
         for look in range(int(SIBLING_PATIENCE / LISTING_SETTLE) + 1):
             if look:  # our other starts in flight may yet name their runs (flows.awaits_sibling)
                 await asyncio.sleep(LISTING_SETTLE)
@@ -126,11 +126,11 @@ class Reconciling:
             rivals = [r for r in self._rivals(listed, err.window, payload) if r.id not in RUNS]
             others = [r for r in strangers(listed, rivals, RUNS) if r.id not in self._known()]
             siblings = RUNS.siblings(server, self.app.id)
-            if not awaits_sibling(rivals, others, siblings):
+            if not awaits_sibling(clock, rivals, others, siblings):
                 break
         if not rivals:
             return None
-        if is_evidence(clock_for(server), rivals, others, siblings) and RUNS.claim(rivals[0].id):
+        if is_evidence(clock, rivals, others, siblings) and RUNS.claim(rivals[0].id):
             return rivals[0]
         raise UncertainStartError(doubt_message(self.app.id, rivals, "the run list was unreadable at first"),
                                   app_id=self.app.id, candidates=tuple(r.id for r in rivals),

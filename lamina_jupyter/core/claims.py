@@ -13,14 +13,40 @@ import math
 import threading
 from collections.abc import Iterator
 from contextvars import ContextVar
+from urllib.parse import urlsplit
 
 KNOWN_RUNS_LIMIT = 16384  # run ids remembered process-wide: far more than start within a reconcile window
 UNKNOWN_OFFSET = 10.0    # seconds either way the server's clock may differ from ours before we know
 CREATED_RESOLUTION = 0.001  # createdAt has millisecond resolution
 
-# (registry, server, app id) of the start the current thread or task is settling: not its own sibling
-_FLYING: ContextVar[frozenset[tuple[int, str, str]]] = ContextVar("lamina_start_in_flight",
-                                                                  default=frozenset())
+# the starts the current thread or task is settling, by (registry, server, app id): not its own siblings
+_FLYING: ContextVar[dict[tuple[int, str, str], Flight] | None] = ContextVar("lamina_start_in_flight",
+                                                                            default=None)
+_LOOPBACK = {"localhost": "127.0.0.1", "[::1]": "127.0.0.1"}
+_PORTS = {"http": 80, "https": 443}
+
+
+def server_key(base_url: str) -> str:
+    """One spelling per server: scheme and host lower-case, the port explicit, loopback names as one
+    (a form's client on localhost and a cell's on 127.0.0.1 start runs on the same emulator)."""
+    parts = urlsplit(base_url.strip())
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    host = _LOOPBACK.get(f"[{host}]" if ":" in host else host, host)
+    try:
+        port = parts.port or _PORTS.get(scheme)
+    except ValueError:
+        port = None
+    return f"{scheme}://{host}:{port}"
+
+
+class Flight:
+    """One start of ours: `sent` is when its current request went out (our clock), None while it
+    owns no run for certain (waiting for its turn, refused, or shown absent by the run list)."""
+
+    __slots__ = ("sent",)
+
+    def __init__(self) -> None:
+        self.sent: float | None = None
 
 
 class RunRegistry:
@@ -33,36 +59,41 @@ class RunRegistry:
         self._ids: dict[str, None] = {}  # insertion order = recency
         self._limit = limit
         self._lock = threading.Lock()
-        self._flights: dict[tuple[str, str], int] = {}  # (server, app id) -> its starts in flight
+        self._flights: dict[tuple[str, str], list[Flight]] = {}  # (server, app id) -> its starts in flight
 
     @contextlib.contextmanager
-    def flight(self, server: str, app_id: str) -> Iterator[None]:
-        """A start of `app_id` on `server` is on its way until the block ends (answered, adopted, or
-        given up). Nested blocks of one thread or task (a batch row settling the client's start) count
-        once."""
-        mine, key = _FLYING.get(), (server, app_id)
-        me = (id(self), *key)
+    def flight(self, server: str, app_id: str) -> Iterator[Flight]:
+        """A start of `app_id` on `server` is ours to settle until the block ends (answered, adopted,
+        or given up); the request layer marks the Flight when its POST is on the wire. Nested blocks
+        of one thread or task (a batch row settling the client's start) share one Flight."""
+        key = (server_key(server), app_id)
+        mine, me = _FLYING.get() or {}, (id(self), *key)
         if me in mine:
-            yield
+            yield mine[me]
             return
-        _FLYING.set(mine | {me})
+        flight = Flight()
+        _FLYING.set({**mine, me: flight})
         with self._lock:
-            self._flights[key] = self._flights.get(key, 0) + 1
+            self._flights.setdefault(key, []).append(flight)
         try:
-            yield
+            yield flight
         finally:
             with self._lock:
-                left = self._flights.pop(key) - 1
-                if left:
-                    self._flights[key] = left
+                flights = self._flights[key]
+                flights.remove(flight)
+                if not flights:
+                    del self._flights[key]
             _FLYING.set(mine)  # not reset(token): a flow may be closed from another context
 
-    def siblings(self, server: str, app_id: str) -> int:
-        """Other starts of `app_id` on `server` in flight in this process (the caller's own not
-        counted): each may have made a run the list shows while its id is not known yet."""
+    def siblings(self, server: str, app_id: str) -> list[float]:
+        """When our other starts of `app_id` on `server` now on the wire (or unsettled) were sent, the
+        caller's own excluded: each may have made one run, after that moment, that the list shows
+        before its id is known."""
+        key = (server_key(server), app_id)
+        own = (_FLYING.get() or {}).get((id(self), *key))
         with self._lock:
-            count = self._flights.get((server, app_id), 0)
-        return count - ((id(self), server, app_id) in _FLYING.get())
+            flights = list(self._flights.get(key, ()))
+        return sorted(f.sent for f in flights if f is not own and f.sent is not None)
 
     def add(self, run_id: str) -> None:
         with self._lock:

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from .claims import UNKNOWN_OFFSET, ServerClock
+from .claims import UNKNOWN_OFFSET, Flight, ServerClock
 from .errors import (
     APIError,
     ConfigurationError,
@@ -185,19 +185,33 @@ def strangers(listed: Sequence[Run], found: Sequence[Run], known: Any) -> list[R
     return [r for r in listed if r.id and r.id not in known and r.id not in ids]
 
 
-def is_evidence(clock: ServerClock, found: Sequence[Run], others: Sequence[Run], siblings: int) -> bool:
+def explained(others: Sequence[Run], sends: Sequence[float], clock: ServerClock) -> bool:
+    """Every run in `others` may be one of our sibling starts': each matched to a different sibling
+    whose request went out (`sends`, our clock, ascending) before the run was made. A run made before
+    every sibling's request, or one more than the siblings, is a stranger's."""
+    stamps = [_server_time(r) for r in others]
+    if len(stamps) > len(sends) or None in stamps:
+        return False
+    earliest = [clock.window(sent, sent)[0] for sent in sends]  # on the server's clock, at the soonest
+    pending = iter(earliest)
+    return all(any(at <= stamp for at in pending) for stamp in sorted(s for s in stamps if s is not None))
+
+
+def is_evidence(clock: ServerClock, found: Sequence[Run], others: Sequence[Run],
+                sends: Sequence[float]) -> bool:
     """One rival is ours only when the server's clock is known well enough that a stranger's run
     started just before or after our request would have fallen outside the window, and every other
     run of the app from CROWD_HORIZON before the start until now is accounted for. `others` are the
-    listed runs nothing in this process holds, `siblings` our other starts of the app still in flight
-    (a batch's overlapping starts, a form in the same kernel), each owning at most one of them:
-    - more others than siblings: someone else runs the app, and a stranger's run made *during* our
+    listed runs nothing in this process holds, `sends` when our other starts of the app now in flight
+    were sent (a batch's overlapping starts, a form in the same kernel), each owning at most one run
+    made after that; the app is quiet when `others` are exactly theirs, one each:
+    - a run no sibling explains: someone else runs the app, and a stranger's run made *during* our
       request's flight, while ours never arrived, looks exactly like ours;
-    - fewer: a sibling's run may be the one found, while ours never arrived.
+    - a sibling without its run listed: that run may be the one found, while ours never arrived.
     A list that shows inputs (rival_runs matched them) settles it."""
     shows_inputs = bool(found) and isinstance(found[0].raw.get("inputs"), dict)
     return (len(found) == 1 and found[0].created_at is not None and clock.doubt <= MAX_CLOCK_DOUBT
-            and (shows_inputs or len(others) == siblings))
+            and (shows_inputs or (len(others) == len(sends) and explained(others, sends, clock))))
 
 
 def _look(ctx: Context, app_id: str, inputs: Any, window: tuple[float, float]) -> Flow:
@@ -224,14 +238,15 @@ def doubt_message(app_id: str, found: Sequence[Run], cause: str) -> str:
             f"is yours, client.wait({first!r}) follows it, otherwise start again.")
 
 
-def awaits_sibling(found: Sequence[Run], others: Sequence[Run], siblings: int) -> bool:
-    """Our other starts of the app in flight (`siblings`) may explain what the list shows, but not
-    yet decisively: a sibling's run is among those `found`, or not listed yet. Its answer, once it
-    comes, names its run; until then we look again. More unknown runs than ours and the siblings' can
-    hold is a crowd, which no answer will change."""
-    unknown = len(found) + len(others)
-    decided = len(found) == 1 and unknown == siblings + 1
-    return bool(found) and siblings > 0 and unknown <= siblings + 1 and not decided
+def awaits_sibling(clock: ServerClock, found: Sequence[Run], others: Sequence[Run],
+                   sends: Sequence[float]) -> bool:
+    """Our sibling starts in flight (`sends`) may explain what the list shows, but not yet decisively:
+    a sibling's run is among those `found`, or not listed yet. Its answer, once it comes, names its
+    run; until then we look again. Runs no sibling can explain are a crowd, which no answer changes."""
+    if not found or not sends or len(found) + len(others) > len(sends) + 1:
+        return False
+    decided = len(found) == 1 and len(others) == len(sends)
+    return explained(others, sends, clock) and not decided
 
 
 def _reconcile(ctx: Context, app_id: str, inputs: Mapping[str, Any], window: tuple[float, float],
@@ -245,7 +260,7 @@ def _reconcile(ctx: Context, app_id: str, inputs: Mapping[str, Any], window: tup
         found, behind, listed = yield from _look(ctx, app_id, inputs, window)
     for _ in range(int(SIBLING_PATIENCE / LISTING_SETTLE)):
         others = strangers(listed, found, ctx.known_runs)
-        if not awaits_sibling(found, others, ctx.known_runs.siblings(ctx.base_url, app_id)):
+        if not awaits_sibling(ctx.server_clock, found, others, ctx.known_runs.siblings(ctx.base_url, app_id)):
             break
         yield Sleep(LISTING_SETTLE)
         found, behind, listed = yield from _look(ctx, app_id, inputs, window)
@@ -269,18 +284,20 @@ def create_run(ctx: Context, app_id: str, body: dict[str, Any], params: dict[str
     """POST the start; on an ambiguous outcome look for the run before any resend. Until it is
     settled the start counts as in flight, so a sibling settling its own start at the same moment
     does not take this one's run, if listed before its answer, for a stranger's."""
-    with ctx.known_runs.flight(ctx.base_url, app_id):
-        return (yield from _create_run(ctx, app_id, body, params))
+    with ctx.known_runs.flight(ctx.base_url, app_id) as flight:
+        return (yield from _create_run(ctx, app_id, body, params, flight))
 
 
-def _create_run(ctx: Context, app_id: str, body: dict[str, Any], params: dict[str, Any]) -> Flow:
+def _create_run(ctx: Context, app_id: str, body: dict[str, Any], params: dict[str, Any],
+                flight: Flight) -> Flow:
     resends = 0
     while True:
         t0 = ctx.wall()
         try:
             data, _ = yield from call(ctx, "POST", path(ctx, "start"), app_id, kind=CREATE, params=params,
-                                      json_body=body, check=run_problem)
+                                      json_body=body, check=run_problem, flight=flight)
             run = parse_run(ctx, data)
+            flight.sent = None  # its run is known now
             if run.created_at:  # the run was made between t0 and now: that pins the server's clock
                 ctx.server_clock.observe(t0, ctx.wall(), run.created_at.timestamp(), (app_id, run.id))
             return run
@@ -303,6 +320,7 @@ def _create_run(ctx: Context, app_id: str, body: dict[str, Any], params: dict[st
                     f"the run was created could not be read ({type(err).__name__}). Check "
                     f"client.list_runs(app={app_id!r}, since={since!r}) before starting it again.",
                     app_id=app_id, since=since, outcome="unchecked", window=window) from None
+        flight.sent = None  # the list settled it: our run, now known, or none at all
         if found is not None:
             try:
                 data, _ = yield from call(ctx, "GET", path(ctx, "run"), found.id, run_id=found.id)

@@ -44,7 +44,7 @@ from urllib.parse import quote
 
 import httpx
 
-from .claims import RunRegistry, ServerClock
+from .claims import Flight, RunRegistry, ServerClock
 from .errors import (
     LaminaConnectionError,
     RateLimitError,
@@ -259,16 +259,23 @@ def take_turn(ctx: Context, kind: str) -> Generator[Step, Any, None]:
 
 
 def send(ctx: Context, request: httpx.Request, *, kind: str = IDEMPOTENT, expect_json: bool = True,
-         run_id: str | None = None) -> Generator[Step, Any, tuple[httpx.Response, Any]]:
-    """Send one logical request with the governor and the retry rule above; return (response, body)."""
+         run_id: str | None = None, flight: Flight | None = None,
+         ) -> Generator[Step, Any, tuple[httpx.Response, Any]]:
+    """Send one logical request with the governor and the retry rule above; return (response, body).
+    A start's `flight` carries when its request went out, and None again once the server provably
+    made nothing (claims.Flight: a sibling start settling a lost answer counts on it)."""
     attempt = 0
     governed = ctx.same_origin(request)
     while True:
         if governed:
             yield from take_turn(ctx, kind)
         sent = ctx.wall()
+        if flight is not None:
+            flight.sent = sent
         result = yield request
         if isinstance(result, httpx.TransportError):
+            if flight is not None and isinstance(result, NOT_SENT):
+                flight.sent = None
             if kind == CREATE and not isinstance(result, NOT_SENT):
                 raise OutcomeUnknown(f"{type(result).__name__} after the request was sent",
                                      busy=isinstance(result, httpx.TimeoutException), sent=sent)
@@ -296,6 +303,8 @@ def send(ctx: Context, request: httpx.Request, *, kind: str = IDEMPOTENT, expect
         if kind == CREATE and status >= 500:
             raise OutcomeUnknown(f"HTTP {status} after the request was sent", busy=status == 504, sent=sent)
         retry = _retryable_status(status, body)  # for CREATE only 429 and 4xx reach this line
+        if flight is not None:
+            flight.sent = None  # refused: no run was made
         if hint is not None and hint > MAX_HINT and ctx.interactive and retry:
             raise error_from_response(response, run_id=run_id, retry_after=hint, retried=attempt)
         if not retry or attempt >= ctx.max_retries:
@@ -310,13 +319,13 @@ def send(ctx: Context, request: httpx.Request, *, kind: str = IDEMPOTENT, expect
 
 def call(ctx: Context, method: str, template: str, *ids: str, kind: str = IDEMPOTENT,
          params: dict[str, Any] | None = None, json_body: Any = None, read_timeout: float | None = None,
-         run_id: str | None = None, expect: type | None = dict,
+         run_id: str | None = None, expect: type | None = dict, flight: Flight | None = None,
          check: Callable[[Any], str | None] | None = None) -> Generator[Step, Any, tuple[Any, dict]]:
     """A JSON API call: returns (envelope["data"], envelope), checking the data's shape (and, with
     `check`, its content: check(data) names the problem or returns None)."""
     request = ctx.request(method, template, *ids, params=params, json_body=json_body,
                           read_timeout=read_timeout)
-    response, body = yield from send(ctx, request, kind=kind, run_id=run_id)
+    response, body = yield from send(ctx, request, kind=kind, run_id=run_id, flight=flight)
     if not isinstance(body, dict):
         if kind == CREATE:
             raise OutcomeUnknown("a success response without a JSON object")

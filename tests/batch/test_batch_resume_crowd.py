@@ -1,10 +1,9 @@
 """A batch resumed in a new kernel is not a crowd of strangers to itself (issue 11, part 1: our own run
-must still be adopted when the app is quiet). xfail(strict) on the commit it attacks.
+must still be adopted when the app is quiet).
 
 The client's rule (flows._reconcile) counts every listed run that claims.RUNS does not hold as
-someone else's; a new kernel's RUNS holds none of the runs the previous kernel's batch made, though
-the ledger names them all. The batch's own _settle excludes them, but it is reached only when the
-run list was unreadable: a lost answer is settled by the client's rule first.
+someone else's; a new kernel's RUNS starts empty, so the engine hands it the ledger's recent runs
+(LEDGER_HORIZON) before any start. Found by an adversary review: the resumed row ended uncertain.
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ import uuid
 from pathlib import Path
 
 import pandas as pd
-import pytest
 from suite import CAPTION_WRITER
 from teammates import private_emulator
 
@@ -27,7 +25,6 @@ WORKER = Path(__file__).parents[1] / "reliability" / "batch_worker.py"
 LEDGER = Path(".lamina") / "runs.sqlite"
 
 
-@pytest.mark.xfail(strict=True, reason="the previous kernel's runs of this batch count as strangers")
 def test_a_batch_resumed_in_a_new_kernel_adopts_its_lost_row_in_a_quiet_app():
     """Kernel 1 runs three rows and stops; kernel 2 (this process, the server's clock known from a
     start of its own) reruns them with a fourth row whose answer is lost after the server made the

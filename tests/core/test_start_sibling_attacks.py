@@ -1,10 +1,10 @@
 """Attacks on "our other starts in flight" (RunRegistry.flight / siblings) in the lost-start rule, over
-real HTTP. Each is xfail(strict) on the commit it attacks: the failing behaviour is the finding.
+real HTTP (an adversary review; each failed on the rule's first version).
 
-A sibling is counted from the moment create_run begins until it settles, whether or not its request
-has reached the server: a start the server refused (and that waits to resend) owns no run, yet it is
-counted as owning one, so its slot absorbs a stranger's run or leaves our own in doubt. Flights are
-keyed by the base URL's spelling, so one server reached by two spellings has no siblings at all.
+A sibling start owns a run only while its request is on the wire or its outcome is unknown, and only
+one made after that request went out: a start the server refused (and that waits to resend) owns
+none, so it neither absorbs a stranger's run nor leaves our own in doubt. Flights are keyed by the
+server, not the base URL's spelling.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import httpx
-import pytest
 from suite import CAPTION_WRITER
 from teammates import private_emulator, teammate_start
 
@@ -54,7 +53,6 @@ class TeammateOnTheWire(httpx.HTTPTransport):
         return super().handle_request(request)
 
 
-@pytest.mark.xfail(strict=True, reason="a refused sibling's slot absorbs a teammate's run")
 def test_a_sibling_the_server_refused_does_not_make_a_crowded_app_look_quiet():
     """A teammate ran the app a moment ago, so a lone rival is doubt (CROWD_HORIZON). Our start is
     reset before the server handled it, while the teammate's next run lands during its flight. A
@@ -78,7 +76,6 @@ def test_a_sibling_the_server_refused_does_not_make_a_crowded_app_look_quiet():
     assert taken != wire.theirs, "our start holds the teammate's run"
 
 
-@pytest.mark.xfail(strict=True, reason="a refused sibling that owns no run leaves our own run in doubt")
 def test_a_sibling_the_server_refused_does_not_leave_our_own_run_in_doubt(monkeypatch):
     """A quiet app: our start's answer is lost after the server made the run, the only run listed.
     The refused sibling will not resend before the patience ends, so it can never name a run; our
@@ -96,7 +93,6 @@ def test_a_sibling_the_server_refused_does_not_leave_our_own_run_in_doubt(monkey
         assert inputs_of(emu, run.id) == {"Topic": "ours"}
 
 
-@pytest.mark.xfail(strict=True, reason="flights keyed by the URL's spelling: a sibling's run is taken")
 def test_a_sibling_on_another_spelling_of_the_same_server_keeps_its_run():
     """A form's client says localhost, a cell's 127.0.0.1: one server. The sibling's run is made
     during our flight and its answer stalls; ours never arrived. Keyed by spelling, the sibling is
