@@ -201,11 +201,24 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+_DECODER = json.JSONDecoder(object_pairs_hook=_unique_keys, parse_constant=_no_constant)  # made once
+
+
+def _text(response: httpx.Response) -> str:
+    """The body as `response.text` decodes it. Without a declared charset that is UTF-8 with
+    replacement (httpx's default, which these clients keep), decoded here directly: `.text` parses
+    the Content-Type with the email package first, the largest cost of reading a run's JSON."""
+    ctype = response.headers.get("content-type")
+    if ctype is None or "charset" not in ctype.lower():
+        return response.content.decode("utf-8", "replace")
+    return response.text
+
+
 def parse_body(response: httpx.Response) -> tuple[Any, bool]:
     """(parsed JSON or None, ok). Deep nesting, non-JSON text, duplicate keys and NaN/Infinity all
     count as unreadable."""
     try:
-        return json.loads(response.text, object_pairs_hook=_unique_keys, parse_constant=_no_constant), True
+        return _DECODER.decode(_text(response)), True
     except (ValueError, RecursionError, UnicodeDecodeError):
         return None, False
 
