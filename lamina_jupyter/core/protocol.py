@@ -9,6 +9,8 @@ A flow is a generator (like an httpx auth flow). It yields
   - `Emit(run)`          → a new run state for on_update callbacks / stream iterators;
   - `Deadline(seconds)`  → no later step may end after that; the driver throws `DeadlineExceeded`
                            into the flow when one would (bounds.py has the rule);
+  - `Join(future, within)` → the driver waits until another flow settles `future` (a shared app
+                           refetch), at most `within` seconds, and sends back None;
 and finally returns its result. No I/O and no clock reads happen here except through `Context`,
 whose clock and random source tests replace.
 
@@ -36,6 +38,7 @@ import json
 import random
 import time
 from collections.abc import Callable, Generator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from functools import cached_property
@@ -92,11 +95,20 @@ class Deadline:
     seconds: float
 
 
+@dataclass(frozen=True)
+class Join:
+    """Wait until another flow settles `future` (work they share), at most `within` seconds. A
+    concurrent future, so a sync client's thread and an async client's loop can share it."""
+
+    future: Future[Any]
+    within: float
+
+
 class DeadlineExceeded(Exception):
     """Internal: the driver throws this into a flow whose `Deadline` passed during a step."""
 
 
-Step = Any  # httpx.Request | Sleep | OpenStream | NextLine | CloseStream | Emit | Deadline
+Step = Any  # httpx.Request | Sleep | OpenStream | NextLine | CloseStream | Emit | Deadline | Join
 Flow = Generator[Step, Any, Any]
 
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
@@ -133,6 +145,7 @@ class Context:
     known_runs: RunRegistry = field(default_factory=RunRegistry)  # clients share claims.RUNS
     server_clock: ServerClock = field(default_factory=ServerClock)  # clients share claims.clock_for
     app_cache: dict[str, tuple[float, Any]] = field(default_factory=dict)
+    app_fetches: dict[str, Future[Any]] = field(default_factory=dict)  # refetches in flight, by ref
 
     def url(self, template: str, *ids: str) -> str:
         return self.base_url + template.format(*(quote(str(i), safe="") for i in ids))
