@@ -7,6 +7,8 @@ iterators, and holds every step to its bound (bounds.py). client.py puts the pub
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import inspect
 import sys
 import time
@@ -20,7 +22,7 @@ from .bounds import Body, Bound, Lines, clipped, sleep_within
 from .connection import ClientBase
 from .errors import ResponseError
 from .models import Run
-from .protocol import CloseStream, Deadline, DeadlineExceeded, Emit, NextLine, OpenStream, Sleep
+from .protocol import CloseStream, Deadline, DeadlineExceeded, Emit, Join, NextLine, OpenStream, Sleep
 from .ratelimit import RateGovernor
 from .redact import Secret
 from .tls import shared_ssl_context
@@ -65,6 +67,14 @@ else:
             task.exception()  # read, so asyncio does not log it as never retrieved
 
 
+async def _joined(future: concurrent.futures.Future[Any], seconds: float) -> None:
+    """Until another flow settles `future`, at most `seconds`. Shielded: a waiter that gives up must
+    not cancel the future the others wait on."""
+    if not future.done():
+        with contextlib.suppress(asyncio.TimeoutError):
+            await _cut(asyncio.shield(asyncio.wrap_future(future)), seconds)
+
+
 class SyncDriver(ClientBase):
     """Owns an httpx.Client and performs the flows' steps, blocking."""
 
@@ -107,6 +117,8 @@ class SyncDriver(ClientBase):
                     error = DeadlineExceeded() if ends else None
                 elif isinstance(step, Deadline):
                     watch_end = time.monotonic() + step.seconds
+                elif isinstance(step, Join):
+                    concurrent.futures.wait((step.future,), sleep_within(step.within, watch_end)[0])
                 elif isinstance(step, Emit):
                     yield step.value
                 elif isinstance(step, OpenStream):
@@ -251,6 +263,8 @@ class AsyncDriver(ClientBase):
                     error = DeadlineExceeded() if ends else None
                 elif isinstance(step, Deadline):
                     watch_end = time.monotonic() + step.seconds
+                elif isinstance(step, Join):
+                    await _joined(step.future, sleep_within(step.within, watch_end)[0])
                 elif isinstance(step, Emit):
                     yield step.value
                 elif isinstance(step, OpenStream):

@@ -10,6 +10,7 @@ import difflib
 import json
 import re
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
 from datetime import datetime, timezone
 from typing import Any
 
@@ -24,10 +25,11 @@ from .errors import (
 )
 from .inputs import PreparedInputs, Upload, as_upload, prepare_inputs
 from .models import App, Estimate, Run
-from .protocol import CREATE, IDEMPOTENT, Context, Flow, OutcomeUnknown, Sleep, backoff, call, send
+from .protocol import CREATE, IDEMPOTENT, Context, Flow, Join, OutcomeUnknown, Sleep, backoff, call, send
 from .redact import redact
 
 APP_CACHE_SECONDS = 60.0   # docs: cache app metadata briefly, re-validate against the latest
+APP_JOIN_SECONDS = 60.0    # the longest a flow waits for another's fetch of the same app before its own
 RECONCILE_SKEW = UNKNOWN_OFFSET  # seconds either side of a start searched while the server clock is unknown
 LISTING_SETTLE = 1.0       # seconds a new run may take to show in GET /v1/runs: an empty list is read twice
 MAX_CLOCK_DOUBT = 0.1      # seconds: how well the server's clock must be known to take a lone rival as ours
@@ -97,7 +99,9 @@ def _fetch_app(ctx: Context, app_id: str) -> Flow:
 
 
 def get_app(ctx: Context, app: App | str) -> Flow:
-    """An app with its parameters, by App, id or exact name (names resolve through search)."""
+    """An app with its parameters, by App, id or exact name (names resolve through search). Flows that
+    find it missing or stale at once share one fetch: the first fetches, the others Join it (1,000
+    gathered starts would otherwise send 1,000 requests for it at the cache's expiry)."""
     if isinstance(app, App):
         if app.has_details:
             return app
@@ -109,6 +113,23 @@ def get_app(ctx: Context, app: App | str) -> Flow:
     cached = ctx.app_cache.get(ref)
     if cached and ctx.clock() - cached[0] < APP_CACHE_SECONDS:
         return cached[1]
+    mine: Future[App | None] = Future()
+    shared = ctx.app_fetches.setdefault(ref, mine)  # atomic: one leader, even across threads
+    if shared is not mine:
+        yield Join(shared, APP_JOIN_SECONDS)
+        found = shared.result() if shared.done() else None
+        return found if found is not None else (yield from _resolve_app(ctx, app, ref))  # it failed
+    found = None
+    try:
+        found = yield from _resolve_app(ctx, app, ref)
+        return found
+    finally:  # also when the fetch failed or the flow was closed: the others then fetch themselves
+        if ctx.app_fetches.get(ref) is mine:
+            del ctx.app_fetches[ref]
+        mine.set_result(found)
+
+
+def _resolve_app(ctx: Context, app: App | str, ref: str) -> Flow:
     if isinstance(app, App) or _UUID.fullmatch(ref):
         return (yield from _fetch_app(ctx, ref))
     found = yield from list_apps(ctx, search=ref)

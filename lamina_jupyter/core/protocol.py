@@ -9,6 +9,8 @@ A flow is a generator (like an httpx auth flow). It yields
   - `Emit(run)`          → a new run state for on_update callbacks / stream iterators;
   - `Deadline(seconds)`  → no later step may end after that; the driver throws `DeadlineExceeded`
                            into the flow when one would (bounds.py has the rule);
+  - `Join(future, within)` → the driver waits until another flow settles `future` (a shared app
+                           refetch), at most `within` seconds, and sends back None;
 and finally returns its result. No I/O and no clock reads happen here except through `Context`,
 whose clock and random source tests replace.
 
@@ -36,6 +38,7 @@ import json
 import random
 import time
 from collections.abc import Callable, Generator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from functools import cached_property
@@ -92,11 +95,20 @@ class Deadline:
     seconds: float
 
 
+@dataclass(frozen=True)
+class Join:
+    """Wait until another flow settles `future` (work they share), at most `within` seconds. A
+    concurrent future, so a sync client's thread and an async client's loop can share it."""
+
+    future: Future[Any]
+    within: float
+
+
 class DeadlineExceeded(Exception):
     """Internal: the driver throws this into a flow whose `Deadline` passed during a step."""
 
 
-Step = Any  # httpx.Request | Sleep | OpenStream | NextLine | CloseStream | Emit | Deadline
+Step = Any  # httpx.Request | Sleep | OpenStream | NextLine | CloseStream | Emit | Deadline | Join
 Flow = Generator[Step, Any, Any]
 
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
@@ -134,6 +146,7 @@ class Context:
     known_runs: RunRegistry = field(default_factory=RunRegistry)  # clients share claims.RUNS
     server_clock: ServerClock = field(default_factory=ServerClock)  # clients share claims.clock_for
     app_cache: dict[str, tuple[float, Any]] = field(default_factory=dict)
+    app_fetches: dict[str, Future[Any]] = field(default_factory=dict)  # refetches in flight, by ref
 
     def url(self, template: str, *ids: str) -> str:
         return self.base_url + template.format(*(quote(str(i), safe="") for i in ids))
@@ -202,11 +215,24 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+_DECODER = json.JSONDecoder(object_pairs_hook=_unique_keys, parse_constant=_no_constant)  # made once
+
+
+def _text(response: httpx.Response) -> str:
+    """The body as `response.text` decodes it. Without a declared charset that is UTF-8 with
+    replacement (httpx's default, which these clients keep), decoded here directly: `.text` parses
+    the Content-Type with the email package first, the largest cost of reading a run's JSON."""
+    ctype = response.headers.get("content-type")
+    if ctype is None or "charset" not in ctype.lower():
+        return response.content.decode("utf-8", "replace")
+    return response.text
+
+
 def parse_body(response: httpx.Response) -> tuple[Any, bool]:
     """(parsed JSON or None, ok). Deep nesting, non-JSON text, duplicate keys and NaN/Infinity all
     count as unreadable."""
     try:
-        return json.loads(response.text, object_pairs_hook=_unique_keys, parse_constant=_no_constant), True
+        return _DECODER.decode(_text(response)), True
     except (ValueError, RecursionError, UnicodeDecodeError):
         return None, False
 

@@ -82,6 +82,16 @@ class _Watcher:
         status = self.last.status if self.last else None
         return WaitTimeout(self.run_id, status, self.ctx.clock() - self.t0)
 
+    def parse(self, data: Any) -> Run:
+        """The run `data` describes, parsed once: a stream's first event repeats the start's answer,
+        and a /wait that ends before the run does repeats the last state."""
+        last = self.last
+        if last is not None and data == last.raw:
+            if last.id:
+                self.ctx.known_runs.add(last.id)  # as parse_run would: it is followed now
+            return last
+        return parse_run(self.ctx, data)
+
     def update(self, run: Run) -> list[Emit]:
         self.last = run
         if run.status not in KNOWN_STATUSES and not self.warned:
@@ -135,7 +145,7 @@ def _long_poll(w: _Watcher) -> Flow:
             raise
         except (APIError, TransportError):
             return None
-        run = parse_run(w.ctx, data)
+        run = w.parse(data)
         yield from w.update(run)
         if run.is_done:
             return run
@@ -192,7 +202,7 @@ def _read_events(w: _Watcher) -> Flow:
             continue
         if not isinstance(parsed, dict):
             continue
-        run = parse_run(w.ctx, parsed["data"] if isinstance(parsed.get("data"), dict) else parsed)
+        run = w.parse(parsed["data"] if isinstance(parsed.get("data"), dict) else parsed)
         yield from w.update(run)
         if run.is_done:
             return run
