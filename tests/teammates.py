@@ -26,14 +26,17 @@ def teammate_start(emulator: Any, app_id: str, inputs: dict[str, Any], endpoint:
 
 
 @contextlib.contextmanager
-def crowd(emulator: Any, app_id: str, inputs: dict[str, Any], every: float = 0.15) -> Iterator[list[str]]:
-    """A teammate starting `app_id` every `every` seconds while the block runs; yields their run ids."""
+def crowd(emulator: Any, app_id: str, inputs: dict[str, Any], every: float = 0.15,
+          gate: threading.Lock | None = None) -> Iterator[list[str]]:
+    """A teammate starting `app_id` every `every` seconds while the block runs; yields their run ids.
+    Each start holds `gate` when given, so a test holding it keeps the crowd still for a moment."""
     started: list[str] = []
     stop = threading.Event()
 
     def loop() -> None:
         while not stop.wait(every):
-            started.append(teammate_start(emulator, app_id, inputs, endpoint="executions"))
+            with gate or contextlib.nullcontext():
+                started.append(teammate_start(emulator, app_id, inputs, endpoint="executions"))
 
     thread = threading.Thread(target=loop, name="teammate", daemon=True)
     thread.start()

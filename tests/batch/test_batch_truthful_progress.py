@@ -22,34 +22,54 @@ def stuck_rows(n: int) -> pd.DataFrame:
     return pd.DataFrame({"prompt": [f"{tag} stuck {i} #stuck" for i in range(n)]})
 
 
-async def until_running(emulator, prompts: list[str], timeout: float = 20.0) -> None:
+def seen_running(client, monkeypatch) -> set[str]:
+    """The ids of runs whose event stream has told the batch "running". The batch follows each run
+    with client.wait(on_update=...); this passes each update on, then notes it, so a run listed here
+    is one the batch has already recorded as running (no sleep that must outlast the stream)."""
+    seen: set[str] = set()
+    follow = client.wait
+
+    async def wait(run, **kw):
+        told = kw.get("on_update")
+        if told is not None:
+            def update(r):
+                told(r)
+                if r.status == "running":
+                    seen.add(r.id)
+
+            kw["on_update"] = update
+        return await follow(run, **kw)
+
+    monkeypatch.setattr(client, "wait", wait)
+    return seen
+
+
+async def until_seen(seen: set[str], count: int, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        mine = [r for r in emulator.runs() if r["inputs"].get("Prompt") in prompts]
-        if len(mine) == len(prompts) and all(r["status"] == "running" for r in mine):
-            await asyncio.sleep(0.5)  # let each run's event stream deliver "running"
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError("the runs never reached running")
+    while len(seen) < count:
+        assert time.monotonic() < deadline, f"only {len(seen)} of {count} runs were seen running"
+        await asyncio.sleep(0.05)
 
 
 @pytest.mark.anyio
-async def test_interrupted_rows_read_the_state_they_were_last_seen_in(async_client, emulator):
+async def test_interrupted_rows_read_the_state_they_were_last_seen_in(async_client, emulator, monkeypatch):
     df = stuck_rows(3)
+    seen = seen_running(async_client, monkeypatch)
     task = asyncio.ensure_future(arun_dataframe(df, TEXT_TO_IMAGE, client=async_client, progress=False,
                                                 journal=False))
-    await until_running(emulator, list(df["prompt"]))
+    await until_seen(seen, 3)
     task.cancel()
     partial = await task
     assert list(partial["lamina_status"]) == ["running"] * 3, partial[["lamina_status", "lamina_error"]]
 
 
 @pytest.mark.anyio
-async def test_cancel_in_flight_says_cancelled_not_kept(async_client, emulator, capsys):
+async def test_cancel_in_flight_says_cancelled_not_kept(async_client, emulator, capsys, monkeypatch):
     df = stuck_rows(3)
+    seen = seen_running(async_client, monkeypatch)
     task = asyncio.ensure_future(arun_dataframe(df, TEXT_TO_IMAGE, client=async_client, progress=True,
                                                 journal=False, cancel_in_flight=True))
-    await until_running(emulator, list(df["prompt"]))
+    await until_seen(seen, 3)
     task.cancel()
     partial = await task
     assert list(partial["lamina_status"]) == ["cancelled"] * 3

@@ -122,22 +122,23 @@ def test_failed_runs_are_delivered_too(http):
 
 
 def test_retry_schedule_resigns_each_attempt(emulator, http):
-    emulator.configure(time_factor=0.01)  # 5 s, 30 s, 2 min -> 50 ms, 300 ms, 1.2 s
+    # 5 s, 30 s, 2 min -> 150 ms, 900 ms, 3.6 s. Not 0.01: its 150 ms attempt timeout (15 s scaled)
+    # let a loaded machine turn an answered attempt into a timeout; 0.03 gives each one 450 ms.
+    emulator.configure(time_factor=0.03)
     jwk = http.get("/v1/webhooks/signing-key").json()["keys"][0]
     with Receiver(statuses=[500, 503, 404]) as receiver:
         run = start(http, TEXT_TO_IMAGE, webhook=receiver.url)
         wait(http, run["runId"])
-        got = receiver.wait_for(4, timeout=6)
-        time.sleep(0.1)
-        assert len(receiver.received) == 4  # the 4th attempt got a 200: no more
+        attempts = attempts_of(emulator, run["runId"], 4, timeout=20)  # the 4th got a 200: delivery over
+        assert len(receiver.received) == 4  # one POST per attempt, none after the 200
+    got = receiver.received
     gaps = [b["at"] - a["at"] for a, b in zip(got, got[1:], strict=False)]
-    for gap, expected in zip(gaps, (0.05, 0.3, 1.2), strict=True):
+    for gap, expected in zip(gaps, (0.15, 0.9, 3.6), strict=True):
         assert expected * 0.8 <= gap <= expected + 0.5
     bodies = {d["body"] for d in got}
     assert len(bodies) == 1  # same payload, re-signed each time
     for delivery in got:
         verify(jwk, delivery["headers"], delivery["body"])
-    attempts = [a for a in emulator.webhook_attempts() if a["run_id"] == run["runId"]]
     assert [a["status"] for a in attempts] == [500, 503, 404, 200]
 
 

@@ -24,6 +24,7 @@ from lamina_jupyter.batch.ledger import Journal
 from lamina_jupyter.core.errors import ValidationError
 
 POST = "POST /v1/apps/{id}/runs"
+STREAM = "GET /v1/runs/{id}/stream"  # how a batch follows each run it recorded
 POST_GLOB, WAIT_GLOB = "POST /v1/apps/*/runs", "GET /v1/runs/*/*"  # /wait or /stream
 TERMINAL = ("completed", "failed")
 
@@ -66,6 +67,12 @@ def fired(emulator) -> int:
     return emulator.state.faults.fired
 
 
+def every_start_made_its_run(emulator) -> bool:
+    """No start that reached the server is still being handled (each POST made one run here)."""
+    stats = emulator.stats
+    return stats["runs_created"] == stats["requests_by_route"].get(POST, 0)
+
+
 def inject_after(emulator, runs: int, kind: str, **fault) -> threading.Thread:
     """Inject a fault once the batch has created `runs` runs (mid-batch, not before it)."""
 
@@ -94,16 +101,15 @@ def test_kill_mid_batch_then_rerun(point, client, emulator, scenario, tmp_path):
         client.start(app, {TEXT_PARAM[app]: f"{tag} other notebook {i}"})
     proc = spawn(emulator, tmp_path, app, column, tag, n, "ledger.sqlite", n)
     try:
-        if point == "during_waiting":
-            wait_for(lambda: emulator.stats["runs_created"] == n, what="every run started")
-            time.sleep(0.2)
+        if point == "during_waiting":  # a row's stream opens only after its run id is in the ledger
+            wait_for(lambda: route_count(emulator, STREAM) >= n, what="every run recorded and followed")
         else:
             wait_for(lambda: emulator.stats["runs_created"] >= 10 + others, what="10 runs started")
         if point.startswith("post_sent"):  # the next run is created but its 202 comes late
             before = fired(emulator)
             emulator.inject("delay", route=POST_GLOB, seconds=2.0, after=True)
             wait_for(lambda: fired(emulator) > before, what="the slow POST")
-            time.sleep(0.1)
+            wait_for(lambda: every_start_made_its_run(emulator), what="the slow POST's run")
         scenario.add(faults_injected=1)
         proc.send_signal(signal.SIGKILL)
     finally:
@@ -158,8 +164,8 @@ def test_interrupt_mid_batch_keeps_rows_and_rerun_resumes(when, client, emulator
     def press() -> None:
         if held:
             wait_for(lambda: emulator.stats["runs_created"] == n, what="every run started")
-        else:
-            time.sleep(1.2)
+        else:  # a row's slot starts the next row only once the row is finished: done > 0 from here on
+            wait_for(lambda: emulator.stats["runs_created"] > 4, what="a fifth run (a row finished)")
         os.kill(os.getpid(), signal.SIGINT)
 
     timer = threading.Thread(target=press, daemon=True)
@@ -355,15 +361,33 @@ def test_injected_429_pauses_every_request_for_retry_after(client, emulator, sce
     emulator.configure(latency=0.3)
     emulator.reset_stats()
     before = fired(emulator)
-    injector = inject_after(emulator, 5, "status", route=POST_GLOB, times=1, status=429, retry_after=1)
+    injector = inject_after(emulator, 5, "status", route=POST_GLOB, times=1, status=429, retry_after=2)
     scenario.add(faults_injected=1)
-    gaps: list[int] = []
+    quiet: list[tuple[int, float]] = []  # (requests, seconds) counted strictly inside the pause
 
     def watch() -> None:
-        wait_for(lambda: fired(emulator) > before, 30, "the 429")
-        start = emulator.stats["requests"]
-        time.sleep(0.8)
-        gaps.append(emulator.stats["requests"] - start)
+        """The client stops for 2 s from receiving the 429, so count from 0.5 s after the 429 is seen
+        (requests already on the wire land) to 1.9 s after the last look that had not seen it: inside
+        the pause however late this thread wakes."""
+        unseen, deadline = None, time.monotonic() + 30
+        while True:
+            looked = time.monotonic()
+            if fired(emulator) > before:
+                break
+            unseen = looked
+            assert looked < deadline, "the 429 never came"
+            time.sleep(0.01)
+        assert unseen is not None, "the 429 came before the watch began"
+        time.sleep(0.5)
+        began, lasted = time.monotonic(), 0.0
+        first = last = emulator.stats["requests"]
+        while True:
+            time.sleep(0.05)
+            count = emulator.stats["requests"]
+            if time.monotonic() > unseen + 1.9:
+                break
+            last, lasted = count, time.monotonic() - began
+        quiet.append((last - first, lasted))
 
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
@@ -374,7 +398,7 @@ def test_injected_429_pauses_every_request_for_retry_after(client, emulator, sce
     watcher.join(5)
     lost, paid_twice = record(scenario, emulator, result, 20)
     assert (lost, paid_twice) == (0, 0) and (result["lamina_status"] == "completed").all()
-    assert gaps == [0]  # nobody sent anything during the server's retryAfter
+    assert quiet and quiet[0][0] == 0 and quiet[0][1] >= 0.5, quiet  # nobody sent during the retryAfter
 
 
 # -- 10. an outage mid-batch --------------------------------------------------------------------------
