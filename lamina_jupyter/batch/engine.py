@@ -35,6 +35,7 @@ from .budget import SKIPPED, Budget
 from .ledger import SUBMITTED, SUBMITTING, TERMINAL, UNKNOWN, Journal, canonical, fingerprint, word
 from .lineage import run_times
 from .outcome import Outcome, Report, origin_of, outputs_of, run_seconds
+from .outcome_store import Outcomes, Row
 from .reconcile import OUTAGE_PATIENCE, Reconciling
 from .thumbnails import Thumbnails
 
@@ -69,7 +70,7 @@ class Engine(Reconciling):
         self.adopt = adopt or {}  # position -> run id the user chose to follow instead of a new start
         self.journal, self.concurrency, self.tracker = journal, concurrency, tracker
         self.force_new, self.cancel_in_flight, self.thumbnails = force_new, cancel_in_flight, thumbnails
-        self.outcomes: dict[int, Outcome] = {}
+        self.outcomes = Outcomes(1 + max((row.position for row in planned), default=-1))
         self.attempt: dict[int, int] = {}
         self.report = Report()
         self.origin = origin_of(aclient.base_url)
@@ -329,7 +330,7 @@ class Engine(Reconciling):
             return
         key_of = {row.position: key for row, key in zip(self.planned, self.keys, strict=False)}
 
-        async def cancel(pos: int, o: Outcome) -> None:
+        async def cancel(pos: int, o: Row) -> None:
             with contextlib.suppress(LaminaError, asyncio.TimeoutError):
                 run = await asyncio.wait_for(self.client.cancel(o.run_id), 15.0)
                 status = run.status if run.is_done else "cancelled"
