@@ -253,12 +253,12 @@ class Job:
             adopt=self.adopt,
             budget=budget,
         )
+        # the engine frees each planned row once dispatched, and the frame needs only the outcomes
+        self.planned, self.keys = [], []
         try:
             self.report = await engine.run()
         finally:
             self.outcomes = engine.outcomes
-            # the frame needs only the outcomes: the planned rows go before it is built (issue 17)
-            self.planned, self.keys = [], []
         self.report.notes.extend(self.notes)
 
     async def close(self) -> None:

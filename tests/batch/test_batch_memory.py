@@ -12,6 +12,8 @@ import textwrap
 
 from suite import TEXT_TO_IMAGE
 
+from lamina_jupyter import run_dataframe
+
 ROWS = 2000
 MAX_BYTES_PER_ROW = 1536  # ~950 now; ~1,900 before issue 17 (two dicts per planned row, output dicts per run)
 
@@ -59,6 +61,26 @@ def test_a_finished_row_holds_under_1_5_kib(emulator, tmp_path):
     per_row, completed = float(out[0]), int(out[1])
     assert completed == ROWS
     assert per_row < MAX_BYTES_PER_ROW, f"{per_row:.0f} B per finished row"
+
+
+def test_a_row_is_let_go_once_dispatched(client, emulator, prompts, monkeypatch, tmp_path):
+    """The batch drops each planned row when its task starts (the task holds it until the row ends),
+    so rows planned up front shrink as rows finish; the spy on the real engine changes nothing."""
+    from lamina_jupyter.batch import engine
+
+    held: list[int] = []
+    original = engine.Engine._submit
+
+    async def spy(self, row, key, starts):
+        held.append(sum(r is not None for r in self.planned))
+        return await original(self, row, key, starts)
+
+    monkeypatch.setattr(engine.Engine, "_submit", spy)
+    result = run_dataframe(prompts(30), TEXT_TO_IMAGE, client=client, concurrency=4, progress=False,
+                           journal=tmp_path / "runs.sqlite")
+    assert (result["lamina_status"] == "completed").all()
+    assert len(held) == 30
+    assert all(n <= 30 - i - 1 for i, n in enumerate(held)), held  # the i-th start: i + 1 let go at least
 
 
 def test_a_headless_batch_imports_no_widgets_ipython_pillow_or_cryptography(emulator, tmp_path):
