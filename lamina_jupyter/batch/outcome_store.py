@@ -116,6 +116,10 @@ class Outcomes(Mapping[int, Row]):
             self[pos] = default
         return Row(self, pos)
 
+    def seconds_column(self) -> array[float]:
+        """Every position's run seconds, NaN where there are none (the result frame reads it whole)."""
+        return self._seconds
+
     # -- columns ----------------------------------------------------------------------------------
     def _grow(self, extra: int) -> None:
         columns: list[list[Any]] = [self._status, self._run_id, self._error, self._created_at,

@@ -6,8 +6,11 @@ from __future__ import annotations
 import gc
 import tracemalloc
 
+import pandas as pd
 import pytest
+from suite import TEXT_TO_IMAGE
 
+from lamina_jupyter import run_dataframe
 from lamina_jupyter.batch.ledger import produced
 from lamina_jupyter.batch.outcome import Outcome
 from lamina_jupyter.batch.outcome_store import Outcomes
@@ -95,3 +98,18 @@ def test_a_stored_row_costs_its_slots_not_objects():
         tracemalloc.stop()
     assert held < 80, f"{held:.0f} B per stored row"
     assert fields(store[999]) == fields(outcomes[999])
+
+
+def test_the_frame_is_what_the_same_values_as_lists_make(client, emulator, prompts, tmp_path):
+    """The frame read from the columns (seconds straight from the store's floats) has the columns, order
+    and dtypes that plain Python lists of its values give, as when it was built from one object per row."""
+    df = prompts(6, fail_every=3)
+    result = run_dataframe(df, TEXT_TO_IMAGE, client=client, progress=False, journal=tmp_path / "runs.sqlite")
+    added = ["Image", "lamina_status", "lamina_error", "lamina_run_id", "lamina_seconds"]
+    assert list(result.columns) == ["prompt", *added]
+    expected = df.copy()
+    for name in added:
+        expected[name] = result[name].tolist()
+    pd.testing.assert_frame_equal(result, expected)
+    assert list(result["lamina_status"]) == ["failed", "completed", "completed"] * 2
+    assert result["lamina_seconds"].dtype == "float64" and (result["lamina_seconds"] > 0).all()
