@@ -8,11 +8,14 @@ process, so nothing one measurement loads is counted in another.
 2. Bytes per row, from tracemalloc in processes running 1,000 and 10,000 rows (the difference ÷ 9,000,
    so fixed costs drop out): held per planned row after validation, held per finished row once the
    batch is over (all the job keeps for the frame), and the traced peak of the whole call per row.
-Run: .venv/bin/python bench/memory.py [rows, default 10000]
+3. Where the peak is reached: the process's RSS high-water mark after each step of the same call taken
+   apart (imports, the input frame, planning, the batch, the result frame built on the batch's thread).
+Run: .venv/bin/python bench/memory.py [rows] [--parts 1 2 3]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -71,6 +74,36 @@ print(json.dumps({"planned": planned - start, "finished": finished - start, "pea
 """
 
 
+# The same call taken apart as drive.run_sync does it, reading the high-water mark between steps.
+PHASES_CHILD = """
+import json, resource, sys, uuid
+def hwm():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+marks = {"start": hwm()}
+import pandas as pd
+from lamina_jupyter import Client
+from lamina_jupyter.batch.drive import LoopThread
+from lamina_jupyter.batch.job import Job
+marks["imports"] = hwm()
+rows, journal, app = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+df = pd.DataFrame({"prompt": [f"{uuid.uuid4().hex[:8]} phases {i}" for i in range(rows)]})
+marks["input frame"] = hwm()
+with Client() as c:
+    job = Job(df, app, client=c, concurrency=64, progress=False, journal=journal)
+    with LoopThread() as lt:
+        lt.call(job.prepare(in_caller_loop=False))
+        marks["planned"] = hwm()
+        lt.call(job.execute(False))
+        lt.call(job.close())
+        marks["batch"] = hwm()
+        async def frame():  # on the batch's thread, as run_dataframe builds it
+            return job.frame()
+        result = lt.call(frame())
+        marks["result frame"] = hwm()
+print(json.dumps(marks))
+"""
+
+
 def child(code: str, url: str, key: str, *args: str) -> dict[str, Any]:
     env = {**os.environ, "LAMINA_API_KEY": key, "LAMINA_BASE_URL": url}
     out = subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True, text=True,
@@ -104,11 +137,29 @@ def per_row(url: str, key: str, small: int, large: int) -> None:
           f"per row (completed {figures[small]['done']}/{small}, {figures[large]['done']}/{large})")
 
 
+def phases(url: str, key: str, rows: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        m = child(PHASES_CHILD, url, key, str(rows), str(Path(tmp) / "runs.sqlite"), APP)
+    steps, previous = [], m.pop("start")
+    for name, mark in m.items():
+        steps.append(f"{name} {mark / 1024:.1f} (+{(mark - previous) / 1024:.1f})")
+        previous = mark
+    print(f"[3] peak RSS after each step, MiB: {'; '.join(steps)}")
+
+
 def main() -> None:
-    rows = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("rows", nargs="?", type=int, default=10_000, help="rows of the batch (default 10000)")
+    parser.add_argument("--parts", nargs="+", type=int, default=[1, 2, 3], choices=[1, 2, 3],
+                        help="which figures (default all)")
+    args = parser.parse_args()
     with emulator_process(latency=0.0) as (url, key):
-        peak_rss(url, key, rows)
-        per_row(url, key, rows // 10, rows)
+        if 1 in args.parts:
+            peak_rss(url, key, args.rows)
+        if 2 in args.parts:
+            per_row(url, key, args.rows // 10, args.rows)
+        if 3 in args.parts:
+            phases(url, key, args.rows)
 
 
 if __name__ == "__main__":

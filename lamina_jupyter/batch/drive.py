@@ -95,6 +95,12 @@ def run_sync(job: Job, base: Any = None) -> Any:
                 view.update(final=True)
         finally:
             lt.call(job.close())
+        return lt.call(_frame(job, base))
+
+
+async def _frame(job: Job, base: Any) -> Any:
+    """The result frame, built on the batch's thread: glibc keeps a heap per thread, and the memory
+    the batch freed (rows, responses) is in that one (~1 MiB less peak for 10,000 rows, issue 17)."""
     return job.frame(base)
 
 

@@ -24,6 +24,7 @@ import contextlib
 import hashlib
 import itertools
 import time
+from array import array
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
@@ -35,6 +36,7 @@ from .budget import SKIPPED, Budget
 from .ledger import SUBMITTED, SUBMITTING, TERMINAL, UNKNOWN, Journal, canonical, fingerprint, word
 from .lineage import run_times
 from .outcome import Outcome, Report, origin_of, outputs_of, run_seconds
+from .outcome_store import Outcomes, Row
 from .reconcile import OUTAGE_PATIENCE, Reconciling
 from .thumbnails import Thumbnails
 
@@ -72,7 +74,9 @@ class Engine(Reconciling):
         self.adopt = adopt or {}  # position -> run id the user chose to follow instead of a new start
         self.journal, self.concurrency, self.tracker = journal, concurrency, tracker
         self.force_new, self.cancel_in_flight, self.thumbnails = force_new, cancel_in_flight, thumbnails
-        self.outcomes: dict[int, Outcome] = {}
+        self.outcomes = Outcomes(1 + max((row.position for row in planned), default=-1))
+        # planned[i] is dropped once row i is dispatched (its task holds it): positions stay for keys
+        self.positions = array("q", (row.position for row in planned))
         self.attempt: dict[int, int] = {}
         self.report = Report()
         self.origin = origin_of(aclient.base_url)
@@ -303,7 +307,7 @@ class Engine(Reconciling):
             ((self._follow, (row, key, prior.run_id, prior.t0)) for row, key, prior in reattach),
             ((self._follow, (row, key, run_id, t0)) for row, key, run_id, t0 in adopted),
             ((self._submit, (row, key, starts)) for row, key in resubmit),
-            ((self._submit, (self.planned[i], self.keys[i], starts)) for i in submit),
+            ((self._submit, (self._release(i), self.keys[i], starts)) for i in submit),
         )
         if reattach or adopted or resubmit or submit:
             await self._learn_rate_limit()
@@ -315,6 +319,11 @@ class Engine(Reconciling):
             task.add_done_callback(lambda _: sem.release())
         while tasks:
             await asyncio.gather(*list(tasks))
+
+    def _release(self, i: int) -> Any:
+        """Planned row i, no longer held by the batch: a 10,000-row batch frees its rows as they go."""
+        row, self.planned[i] = self.planned[i], None
+        return row
 
     async def _learn_rate_limit(self) -> None:
         """Read the limit the server declares (usage endpoint), so the governor paces this batch at
@@ -336,9 +345,9 @@ class Engine(Reconciling):
             o.error = "interrupted while running; run the same call again to re-attach"
         if not self.cancel_in_flight:
             return
-        key_of = {row.position: key for row, key in zip(self.planned, self.keys, strict=False)}
+        key_of = dict(zip(self.positions, self.keys, strict=False))
 
-        async def cancel(pos: int, o: Outcome) -> None:
+        async def cancel(pos: int, o: Row) -> None:
             with contextlib.suppress(LaminaError, asyncio.TimeoutError):
                 run = await asyncio.wait_for(self.client.cancel(o.run_id), 15.0)
                 status = run.status if run.is_done else "cancelled"

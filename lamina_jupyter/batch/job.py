@@ -21,7 +21,8 @@ from .engine import REUSED_STATUSES, Engine
 from .ledger import DEFAULT_PATH, TERMINAL, Attempt, Journal
 from .lineage import check_drift
 from .mapping import ColumnMap, map_columns, plan_rows, problems_error, records, server_columns
-from .outcome import Outcome, Report, assign_keys, origin_of
+from .outcome import Report, assign_keys, origin_of
+from .outcome_store import Outcomes
 from .progress import Tracker
 from .report import DryRunReport
 from .results import result_frame
@@ -99,7 +100,7 @@ class Job:
             self.notes.append(f"concurrency {concurrency} capped at the connection pool size {POOL_SIZE}")
         self.tracker = Tracker(len(df) if only_positions is None else len(only_positions))
         self.report = Report()
-        self.outcomes: dict[int, Outcome] = {}
+        self.outcomes = Outcomes()
         self.aclient: Any = None
         self._owns_client = False
         self.journal: Journal | None = None
@@ -252,12 +253,12 @@ class Job:
             adopt=self.adopt,
             budget=budget,
         )
+        # the engine frees each planned row once dispatched, and the frame needs only the outcomes
+        self.planned, self.keys = [], []
         try:
             self.report = await engine.run()
         finally:
             self.outcomes = engine.outcomes
-            # the frame needs only the outcomes: the planned rows go before it is built (issue 17)
-            self.planned, self.keys = [], []
         self.report.notes.extend(self.notes)
 
     async def close(self) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
@@ -43,7 +44,7 @@ def run_times(run: Run) -> tuple[str | None, str | None]:
                  for t in (run.created_at, run.completed_at))
 
 
-def lineage_attrs(app: App, outcomes: dict[int, Any], base_info: dict[str, Any] | None) -> dict[str, Any]:
+def lineage_attrs(app: App, outcomes: Mapping[int, Any], base_info: dict[str, Any] | None) -> dict[str, Any]:
     """The attrs entries for a result frame; a retry keeps the earlier rows' run times."""
     schema = schema_of(app)
     times = dict((base_info or {}).get("run_times", {}))

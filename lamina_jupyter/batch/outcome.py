@@ -14,7 +14,8 @@ from .ledger import Produced, fingerprint, produced, row_key
 
 @dataclass(slots=True)
 class Outcome:
-    """What a row ended as (slots: a 10,000-row batch holds one per row until the frame is built)."""
+    """What a row ended as, as the engine hands it over; the batch keeps its fields column by column
+    (outcome_store.py), so an Outcome lives only as long as that hand-over."""
 
     status: str  # completed failed cancelled error uncertain unknown pending queued running
     run_id: str | None = None

@@ -24,6 +24,8 @@ STATES = ("waiting", "queued", "running", "completed", "failed", "cancelled")  #
 DONE = ("completed", "failed", "cancelled")
 LIVE = ("queued", "running")
 REQUESTS_PER_NEW_RUN = 2  # start + the event stream that follows it
+BUCKETS = (*STATES, SKIPPED)
+CODE = {bucket: code for code, bucket in enumerate(BUCKETS, 1)}  # 0: a row not seen yet
 
 
 def _duration(seconds: float) -> str:
@@ -42,7 +44,9 @@ class Tracker:
                  request_interval: Callable[[], float] = lambda: 0.0) -> None:
         self._lock = threading.Lock()
         self.total = total
-        self.state: dict[int, str] = {}
+        # a byte per row (its bucket's CODE) and counts per bucket, not a dict entry per row (issue 17)
+        self._codes = bytearray(total)
+        self._counts = dict.fromkeys(BUCKETS, 0)
         self.rate_wait = rate_wait
         self.request_interval = request_interval  # seconds between requests the rate budget allows
         self.credits: Callable[[], str | None] = lambda: None  # the budget's line (budget.py)
@@ -59,8 +63,14 @@ class Tracker:
             else ("failed" if state in ("uncertain", "unknown", "error") else "running")
         )
         with self._lock:
-            previous = self.state.get(position)
-            self.state[position] = bucket
+            if position >= len(self._codes):
+                self._codes.extend(bytes(position + 1 - len(self._codes)))
+            code = self._codes[position]
+            previous = BUCKETS[code - 1] if code else None
+            if previous is not None:
+                self._counts[previous] -= 1
+            self._counts[bucket] += 1
+            self._codes[position] = CODE[bucket]
             if bucket in DONE and previous in LIVE:  # the pace counts runs seen working, not reused rows
                 self.finished_at.append(time.monotonic())
 
@@ -74,10 +84,8 @@ class Tracker:
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
-            counts = dict.fromkeys(STATES, 0)
-            for bucket in self.state.values():
-                counts[bucket] = counts.get(bucket, 0) + 1
-            counts["waiting"] += self.total - len(self.state)
+            counts = {b: n for b, n in self._counts.items() if n or b in STATES}
+            counts["waiting"] += self.total - sum(self._counts.values())
             finished = list(self.finished_at)
             thumbs = list(self.thumbnails)
             notes = list(self.notes)

@@ -31,6 +31,7 @@ from ..core.flows import (
 )
 from ..core.models import Run
 from .outcome import Outcome, iso
+from .outcome_store import Outcomes
 
 MAX_RATE_RETRIES = 20
 OUTAGE_PATIENCE = 300.0  # seconds of continuous failures a batch rides out before giving up on a call
@@ -52,7 +53,7 @@ class Reconciling:
     app: Any
     journal: Any
     report: Any
-    outcomes: dict[int, Outcome]
+    outcomes: Outcomes
     attempt: dict[int, int]
     keys: list[str]
     tracker: Any

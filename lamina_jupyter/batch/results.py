@@ -8,6 +8,8 @@ import uuid
 import weakref
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from ..core.models import FromServer, from_server
 from .lineage import lineage_attrs
 
@@ -43,9 +45,12 @@ def result_frame(job: Job, base: Any = None) -> Any:
     status: list[Any] = ["pending"] * n
     error: list[Any] = [None] * n
     run_id: list[Any] = [None] * n
-    seconds: list[Any] = [math.nan] * n
+    seconds = np.full(n, math.nan)  # straight from the store's floats: no float object per row
+    held = np.asarray(job.outcomes.seconds_column(), dtype=np.float64)
+    seconds[: len(held)] = held
+    seconds[seconds == 0] = math.nan  # a row without (or with 0 s of) run time shows none
     for pos, o in job.outcomes.items():
-        status[pos], run_id[pos], seconds[pos] = o.status, o.run_id, o.seconds if o.seconds else math.nan
+        status[pos], run_id[pos] = o.status, o.run_id
         produced = o.outputs or ()
         for i, col in enumerate(outs):
             same_label = [p for p in produced if p.label == col["label"]]
@@ -63,11 +68,12 @@ def result_frame(job: Job, base: Any = None) -> Any:
         result["lamina_status"], result["lamina_error"] = status, error
         result["lamina_run_id"], result["lamina_seconds"] = run_id, seconds
     else:  # retry: replace only the retried rows
+        columns: list[tuple[str, Any]] = [
+            *values.items(),
+            *zip(STATUS_COLUMNS, (status, error, run_id, seconds), strict=True),
+        ]
         for pos in sorted(job.only or ()):
-            for name, column in [
-                *values.items(),
-                *zip(STATUS_COLUMNS, (status, error, run_id, seconds), strict=True),
-            ]:
+            for name, column in columns:
                 result.iloc[pos, result.columns.get_loc(name)] = column[pos]
     token = uuid.uuid4().hex
     if job.user_client is not None:

@@ -100,6 +100,24 @@ def test_eta_respects_the_rate_budget():
     assert eta is not None and eta >= 10 * 2 * 1.5, eta  # each new run costs start + stream
 
 
+def test_counts_follow_each_row_to_its_last_state():
+    """A row counts once, in its latest state; a retry's rows keep their frame positions (past the
+    number of rows retried) and skipped rows show only when there are some."""
+    tracker = Tracker(3)  # retry_failed of 3 rows of a 1,000-row frame
+    for position in (10, 500, 999):
+        tracker.set(position, "queued")
+    assert tracker.snapshot()["counts"] == {
+        "waiting": 0, "queued": 3, "running": 0, "completed": 0, "failed": 0, "cancelled": 0}
+    tracker.set(10, "running")
+    tracker.set(10, "completed")
+    tracker.set(500, "uncertain")
+    tracker.set(999, "skipped")
+    snap = tracker.snapshot()
+    assert snap["counts"] == {"waiting": 0, "queued": 0, "running": 0, "completed": 1, "failed": 1,
+                              "cancelled": 0, "skipped": 1}
+    assert snap["done"] == 3
+
+
 def test_cancelled_rows_have_their_own_count_and_colour():
     tracker = Tracker(3)
     tracker.set(0, "cancelled")
