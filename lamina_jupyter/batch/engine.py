@@ -296,7 +296,8 @@ class Engine(Reconciling):
     async def _dispatch(self, tasks: set[asyncio.Task[None]]) -> None:
         submit, reattach, reconcile = self._classify()
         adopted, resubmit = await self._reconcile(reconcile)
-        if self.journal:  # an earlier kernel's runs are ours, not a crowd, when a start loses its answer
+        if self.journal and (submit or resubmit):
+            # an earlier kernel's runs are ours, not a crowd, if one of these starts loses its answer
             for run_id in self.journal.recent_run_ids(time.time() - LEDGER_HORIZON):
                 RUNS.add(run_id)
         sem = asyncio.Semaphore(self.concurrency)
