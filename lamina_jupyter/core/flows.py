@@ -210,12 +210,12 @@ def explained(others: Sequence[Run], sends: Sequence[float], clock: ServerClock)
     """Every run in `others` may be one of our sibling starts': each matched to a different sibling
     whose request went out (`sends`, our clock, ascending) before the run was made. A run made before
     every sibling's request, or one more than the siblings, is a stranger's."""
-    stamps = [_server_time(r) for r in others]
-    if len(stamps) > len(sends) or None in stamps:
+    stamps = [stamp for r in others if (stamp := _server_time(r)) is not None]
+    if len(stamps) < len(others) or len(stamps) > len(sends):
         return False
-    earliest = [clock.window(sent, sent)[0] for sent in sends]  # on the server's clock, at the soonest
-    pending = iter(earliest)
-    return all(any(at <= stamp for at in pending) for stamp in sorted(s for s in stamps if s is not None))
+    # on the server's clock, at the soonest; matched in order, each run to the next sibling before it
+    pending = iter(clock.window(sent, sent)[0] for sent in sends)
+    return all(any(at <= stamp for at in pending) for stamp in sorted(stamps))
 
 
 def is_evidence(clock: ServerClock, found: Sequence[Run], others: Sequence[Run],

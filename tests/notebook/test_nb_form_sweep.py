@@ -10,7 +10,6 @@ import asyncio
 import html
 import json
 import os
-import re
 import subprocess
 import sys
 import threading
@@ -19,6 +18,8 @@ import uuid
 import ipywidgets as W
 import pytest
 from suite import TEXT_TO_IMAGE
+from test_nb_copy_as_code import copied_code as copied
+from test_nb_copy_as_code import hostile_app, literal
 
 pytestmark = pytest.mark.anyio
 
@@ -212,23 +213,9 @@ async def test_add_to_batch_in_sweep_mode_adds_every_run(session, emulator):
     assert {(r["Prompt"], r["Style"]) for r in rows} == {(p, s) for p in "xy" for s in ("Neon", "Watercolor")}
 
 
-def copied(form) -> str:
-    form.code_button.click()
-    return html.unescape(re.sub(r"<[^>]+>", "", form.code.value))
-
-
-def literal(node: ast.AST) -> bool:
-    try:
-        ast.literal_eval(node)
-    except ValueError:
-        return False
-    return True
-
-
 @pytest.mark.parametrize("text", ["Nice app\n**(__import__('os').system('echo pwned') or {}),\n#",
                                   "x'})\n__import__('os').system('echo pwned')\n#"], ids=["splat", "close"])
 def test_copy_as_code_in_sweep_mode_is_one_sweep_call_of_literals(text):
-    from test_nb_copy_as_code import hostile_app
 
     from lamina_jupyter.notebook.form import Form
 
