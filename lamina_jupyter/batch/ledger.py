@@ -13,6 +13,7 @@ repeated labels), so two identical rows are two rows. The API key is never writt
 
 A batch is claimed with an OS file lock (released by the OS even when the process is SIGKILLed), so
 a second process on the same batch gets BatchInUseError instead of paying for the same rows.
+A closed Journal's connection is kept for the next one on the same file (ledger_cache.py).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from ..core.errors import LaminaError
+from . import ledger_cache
 from .filelock import BatchLock
 
 DEFAULT_PATH = Path(".lamina") / "runs.sqlite"
@@ -159,7 +161,7 @@ class Journal:
         self.path = Path(path).absolute()
         self._locks: dict[str, BatchLock] = {}
         try:
-            self._conn = self._open_when_free()
+            self._conn = ledger_cache.take(self.path) or self._open_when_free()
         except sqlite3.DatabaseError as exc:
             raise JournalError(
                 f"The run ledger {self.path} is unreadable or corrupt ({exc}). "
@@ -351,7 +353,7 @@ class Journal:
     def close(self) -> None:
         for batch_id in list(self._locks):
             self.release(batch_id)
-        self._conn.close()
+        ledger_cache.give(self.path, self._conn)
 
     def __enter__(self) -> Journal:
         return self
