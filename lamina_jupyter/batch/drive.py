@@ -7,16 +7,20 @@ kernel's own loop process-wide (re-entrancy hides ordering bugs, breaks anyio/Ta
 cancellation, and the project is archived), cannot deliver a KeyboardInterrupt to a nested
 run_until_complete cleanly, and would make widget updates happen from inside a re-entered loop.
 Measured (bench/fanout.py [4]): starting and stopping the worker thread and its loop costs ~0.14 ms,
-nest_asyncio's re-entry ~0.015 ms, both noise next to one call, so safety decides. Only the calling
+nest_asyncio's re-entry ~0.015 ms, both noise next to a call that sends requests, so safety decides;
+one worker loop is kept idle between calls for those that send none (worker_loop). Only the calling
 (kernel) thread touches widgets.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import concurrent.futures
+import contextlib
+import os
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
 from ..notebook import kernel_ui
@@ -28,6 +32,8 @@ class LoopThread:
     """A private event loop on a worker thread; `call()` blocks the caller until a coroutine ends."""
 
     def __enter__(self) -> LoopThread:
+        self.owner = os.getpid()
+        self.clean = False  # the last call ended and left no task on the loop
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="lamina-fanout", daemon=True)
         self.thread.start()
@@ -43,7 +49,11 @@ class LoopThread:
 
         async def main() -> Any:
             box["task"] = asyncio.current_task()  # type: ignore[assignment]
-            return await coro
+            result = await coro
+            self.clean = len(asyncio.all_tasks()) == 1
+            return result
+
+        self.clean = False
 
         future = asyncio.run_coroutine_threadsafe(main(), self.loop)
         interrupted = False
@@ -74,6 +84,42 @@ class LoopThread:
             self.loop.close()
 
 
+_spare: list[LoopThread] = []  # at most one idle worker loop per process
+_spare_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def worker_loop() -> Iterator[LoopThread]:
+    """The spare worker loop, or a new one; kept as the spare after a call that ended normally and
+    left no task behind, else stopped. Starting and stopping a thread and its loop was ~0.3 ms of a
+    1-row call answered by the ledger (issue 17); one idle thread is the price."""
+    with _spare_lock:
+        lt = _spare.pop() if _spare else None
+    if lt is None or lt.owner != os.getpid():  # a forked child has the loop but not its thread
+        lt = LoopThread().__enter__()
+    ended = False
+    try:
+        yield lt
+        ended = True
+    finally:
+        with _spare_lock:
+            keep = ended and lt.clean and not _spare
+            if keep:
+                _spare.append(lt)
+        if not keep:
+            lt.__exit__()
+
+
+@atexit.register
+def release_spare() -> None:
+    """Stop the spare loop (its async generators and executor closed as after any call)."""
+    with _spare_lock:
+        spare = [lt for lt in _spare if lt.owner == os.getpid()]
+        _spare.clear()
+    for lt in spare:
+        lt.__exit__()
+
+
 def _summarise(job: Job) -> None:
     job.tracker.note(job.report.summary())
     for note in job.report.notes:
@@ -81,7 +127,7 @@ def _summarise(job: Job) -> None:
 
 
 def run_sync(job: Job, base: Any = None) -> Any:
-    with LoopThread() as lt:
+    with worker_loop() as lt:
         try:
             lt.call(job.prepare(in_caller_loop=False))
             job.emit_warnings()

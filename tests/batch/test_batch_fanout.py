@@ -13,6 +13,7 @@ import pytest
 from suite import TEXT_TO_IMAGE, route_count
 
 from lamina_jupyter import arun_dataframe, run_dataframe
+from lamina_jupyter.batch.drive import release_spare
 from lamina_jupyter.batch.ledger import DEFAULT_PATH, Journal
 
 POST, STREAM = "POST /v1/apps/{id}/runs", "GET /v1/runs/{id}/stream"
@@ -160,6 +161,7 @@ def test_keyboard_interrupt_returns_partial_frame_and_can_cancel_in_flight(clien
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     emulator.configure(latency=0.8)
     emulator.reset_stats()
+    release_spare()  # the idle worker loop kept between calls (drive.worker_loop) is no orphan
     threads_before = threading.active_count()
     ledger = Journal(DEFAULT_PATH)  # the batch's own ledger (journal=True)
 
@@ -188,4 +190,5 @@ def test_keyboard_interrupt_returns_partial_frame_and_can_cancel_in_flight(clien
     for rid, status in zip(partial["lamina_run_id"], statuses, strict=True):
         if status == "cancelled":
             assert server[rid] == "cancelled"
+    release_spare()
     assert threading.active_count() == threads_before  # the worker thread is gone

@@ -22,6 +22,8 @@ from batch_worker import wait_for
 from suite import CAPTION_WRITER, TEXT_TO_IMAGE
 
 from lamina_jupyter import AsyncClient, run_dataframe
+from lamina_jupyter.batch import ledger_cache
+from lamina_jupyter.batch.drive import release_spare
 from lamina_jupyter.batch.engine import MAX_STARTS
 from lamina_jupyter.batch.ledger import Journal
 
@@ -45,10 +47,18 @@ def reset_peak() -> None:
     Path("/proc/self/clear_refs").write_text("5")
 
 
+def release_kept() -> None:
+    """What a fan-out keeps between calls on purpose, bounded (test_batch_ledger_cache,
+    test_batch_worker_loop), is no leak: the ledger's connection and the idle worker loop."""
+    ledger_cache.close_all()
+    release_spare()
+
+
 class Hygiene:
     """Threads, file descriptors and peak RSS around a load test."""
 
     def __enter__(self) -> Hygiene:
+        release_kept()
         self.threads, self.fds = threading.active_count(), fds()
         reset_peak()
         self.rss0, self.t0 = rss_mb("VmRSS"), time.monotonic()
@@ -60,6 +70,7 @@ class Hygiene:
 
     def settled(self) -> tuple[int, int]:
         """(leaked fds, leaked threads) once the server side has closed its ends of our connections."""
+        release_kept()
         with contextlib.suppress(AssertionError):
             wait_for(lambda: fds() <= self.fds and threading.active_count() <= self.threads, 5.0)
         return max(0, fds() - self.fds), max(0, threading.active_count() - self.threads)
