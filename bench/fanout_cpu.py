@@ -24,7 +24,7 @@ from _shared import APP, PlainHttpx, cpu, emulator_process, emulator_stats
 
 from lamina_jupyter import Client, run_dataframe
 from lamina_jupyter.batch.ledger import Journal, produced
-from lamina_jupyter.batch.ledger_cache import STAMP_TICK
+from lamina_jupyter.batch.ledger_cache import STAMP_TICK, close_all
 
 
 def prompts(n: int) -> list[str]:
@@ -58,6 +58,7 @@ def ledgered_rerun(client: Client, url: str, key: str, ledger: Path, calls: int 
     df = pd.DataFrame({"prompt": prompts(1)})
     first = run_dataframe(df, APP, client=client, progress=False, journal=ledger)
     run_id = first["lamina_run_id"].iloc[0]
+    close_all()  # as in a new kernel: the first rerun opens the ledger
     time.sleep(STAMP_TICK + 0.5)
     emulator_stats(url, key, reset=True)
     opening = cpu(lambda: run_dataframe(df, APP, client=client, progress=False, journal=ledger))[0]
