@@ -78,7 +78,11 @@ def run_problem(data: Any) -> str | None:
 
 
 def parse_run(ctx: Context, data: Any) -> Run:
-    run = Run.from_json(data, ctx.fetcher)
+    return followed(ctx, Run.from_json(data, ctx.fetcher))
+
+
+def followed(ctx: Context, run: Run) -> Run:
+    """`run`, remembered as one of ours (known_runs keeps the most recently followed)."""
     if run.id:
         ctx.known_runs.add(run.id)
     return run

@@ -26,7 +26,7 @@ from .errors import (
     TransportError,
     WaitTimeout,
 )
-from .flows import get_run, parse_run, run_id_of, run_problem, start
+from .flows import followed, get_run, parse_run, run_id_of, run_problem, start
 from .models import Run
 from .protocol import (
     WATCH,
@@ -87,9 +87,7 @@ class _Watcher:
         and a /wait that ends before the run does repeats the last state."""
         last = self.last
         if last is not None and data == last.raw:
-            if last.id:
-                self.ctx.known_runs.add(last.id)  # as parse_run would: it is followed now
-            return last
+            return followed(self.ctx, last)
         return parse_run(self.ctx, data)
 
     def update(self, run: Run) -> list[Emit]:
