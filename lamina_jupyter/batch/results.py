@@ -36,10 +36,35 @@ def output_columns(job: Job) -> list[dict[str, Any]]:
         cols.append({"label": d["label"], "column": name, "type": d.get("type") or "image"})
     return cols
 
+def with_columns(df: Any, added: dict[str, Any]) -> Any:
+    """A copy of `df` with the `added` columns set one by one, as `result[name] = values` would."""
+    result = _in_one_call(df, added)
+    if result is None:
+        result = df.copy()
+        for name, values in added.items():
+            result[name] = values
+    return result
+
+def _in_one_call(df: Any, added: dict[str, Any]) -> Any:
+    """The same frame from one constructor call (each setitem costs ~40 us, most of a 1-row re-run's
+    result frame), or None where that could differ: a subclass, MultiIndex or repeated column labels,
+    labels whose object or string dtype setitem keeps but the constructor infers anew."""
+    import pandas as pd
+
+    labels = df.columns
+    if type(df) is not pd.DataFrame or type(labels) not in (pd.Index, pd.RangeIndex) or not labels.is_unique:
+        return None
+    copied = df.copy()  # the result shares no memory with the caller's frame
+    # Series whose index is the frame's own are taken as they are: no alignment, no dtype inference
+    result = pd.DataFrame({**dict(copied.items()), **added}, index=copied.index, copy=False)
+    if labels.dtype.kind == "O" and result.columns.dtype != labels.dtype:
+        return None
+    result.columns.name = labels.name
+    return result.__finalize__(df, method="copy")  # attrs and flags, as df.copy() keeps them
+
 def result_frame(job: Job, base: Any = None) -> Any:
     """The input frame plus one column per output and the lamina_* columns (index and order kept)."""
     outs = output_columns(job)
-    result = (job.df if base is None else base).copy()
     n = len(job.df)
     values: dict[str, list[Any]] = {o["column"]: [None] * n for o in outs}
     status: list[Any] = ["pending"] * n
@@ -62,18 +87,14 @@ def result_frame(job: Job, base: Any = None) -> Any:
                 values[col["column"]][pos] = value if isinstance(value, FromServer) else from_server(value)
         output_errors = "; ".join(f"{p.label}: {p.error}" for p in produced if p.error)
         error[pos] = o.error or (output_errors or None)
+    columns: dict[str, Any] = dict(values)
+    columns.update(zip(STATUS_COLUMNS, (status, error, run_id, seconds), strict=True))
     if base is None:
-        for name, vals in values.items():
-            result[name] = vals
-        result["lamina_status"], result["lamina_error"] = status, error
-        result["lamina_run_id"], result["lamina_seconds"] = run_id, seconds
+        result = with_columns(job.df, columns)
     else:  # retry: replace only the retried rows
-        columns: list[tuple[str, Any]] = [
-            *values.items(),
-            *zip(STATUS_COLUMNS, (status, error, run_id, seconds), strict=True),
-        ]
+        result = base.copy()
         for pos in sorted(job.only or ()):
-            for name, column in columns:
+            for name, column in columns.items():
                 result.iloc[pos, result.columns.get_loc(name)] = column[pos]
     token = uuid.uuid4().hex
     if job.user_client is not None:

@@ -75,7 +75,8 @@ class Client(SyncDriver):
         return self._call(flows.signing_key(self._ctx))
 
     def close(self) -> None:
-        self._http.close()
+        if (http := self._lazy.close()) is not None:
+            http.close()
 
     def __enter__(self) -> Client:
         return self
@@ -145,10 +146,11 @@ class AsyncClient(AsyncDriver):
         return await self._call(flows.signing_key(self._ctx))
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if (http := self._lazy.close()) is not None:
+            await http.aclose()
 
     async def close(self) -> None:
-        await self._http.aclose()
+        await self.aclose()
 
     async def __aenter__(self) -> AsyncClient:
         return self

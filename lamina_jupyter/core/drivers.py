@@ -11,10 +11,11 @@ import concurrent.futures
 import contextlib
 import inspect
 import sys
+import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import httpx
 
@@ -34,6 +35,8 @@ POOL_SIZE = 100  # connections per client: httpx's default max_connections
 # start that is a lost answer (an uncertain run), not a harmless retry.
 LIMITS = httpx.Limits(max_connections=POOL_SIZE, max_keepalive_connections=20, keepalive_expiry=4.0)
 T = TypeVar("T")
+H = TypeVar("H", httpx.Client, httpx.AsyncClient)
+CLOSED = "Cannot send a request, as the client has been closed."  # httpx's own words
 
 if sys.version_info >= (3, 11):
     async def _cut(work: Awaitable[T], seconds: float) -> T:
@@ -75,18 +78,54 @@ async def _joined(future: concurrent.futures.Future[Any], seconds: float) -> Non
             await _cut(asyncio.shield(asyncio.wrap_future(future)), seconds)
 
 
+class _Lazy(Generic[H]):
+    """A driver's httpx client, built at its first request: httpx reads the environment's proxy
+    variables and sets up a transport per client (0.06-0.4 ms), and a batch makes a client per call
+    that sends nothing when the ledger holds every row. Built under a lock: a sync Client serves
+    several threads, and two clients would mean two connection pools."""
+
+    def __init__(self, kind: type[H], driver: ClientBase, transport: Any) -> None:
+        self._kind: type[H] = kind
+        # the driver's parts, not the driver: no reference cycle to keep a dropped client alive
+        self._options: dict[str, Any] = {"auth": driver._auth, "timeout": driver.settings.timeout,
+                                         "transport": transport}
+        self._made: H | None = None
+        self._closed = False
+        self._lock = threading.Lock()
+
+    def get(self) -> H:
+        made = self._made
+        if made is None:
+            with self._lock:
+                if self._made is None:
+                    if self._closed:
+                        raise RuntimeError(CLOSED)
+                    self._made = self._kind(verify=shared_ssl_context(), limits=LIMITS, **self._options)
+                made = self._made
+        return made
+
+    def close(self) -> H | None:
+        """Refuse requests from now on; the client to close, if one was built."""
+        with self._lock:
+            self._closed = True
+            return self._made
+
+
 class SyncDriver(ClientBase):
-    """Owns an httpx.Client and performs the flows' steps, blocking."""
+    """Owns an httpx.Client (built at its first request) and performs the flows' steps, blocking."""
 
     def __init__(self, api_key: str | Secret | None = None, base_url: str | None = None, api: str = "v1",
                  timeout: float | httpx.Timeout | None = None, max_retries: int = 2, *,
                  governor: RateGovernor | None = None, wait_strategy: str = "auto", interactive: bool = True,
                  transport: httpx.BaseTransport | None = None) -> None:
-        api_key = Secret(api_key) if isinstance(api_key, str) else api_key
+        api_key = Secret(api_key) if isinstance(api_key, str) else api_key  # a traceback's locals show it
         super().__init__(api_key, base_url, api, timeout, max_retries, governor=governor,
                          wait_strategy=wait_strategy, interactive=interactive)
-        self._http = httpx.Client(auth=self._auth, timeout=self.settings.timeout, transport=transport,
-                                  verify=shared_ssl_context(), limits=LIMITS)
+        self._lazy = _Lazy(httpx.Client, self, transport)
+
+    @property
+    def _http(self) -> httpx.Client:
+        return self._lazy.get()
 
     def _steps(self, flow: Generator[Any, Any, Any], box: list[Any]) -> Iterator[Any]:
         """The sync driver: performs each step within its bound (bounds.py), yields emitted values,
@@ -209,20 +248,24 @@ class _Gate:
 
 
 class AsyncDriver(ClientBase):
-    """Owns an httpx.AsyncClient and performs the flows' steps on the running event loop."""
+    """Owns an httpx.AsyncClient (built at its first request) and performs the flows' steps on the
+    running event loop."""
 
     def __init__(self, api_key: str | Secret | None = None, base_url: str | None = None, api: str = "v1",
                  timeout: float | httpx.Timeout | None = None, max_retries: int = 2, *,
                  governor: RateGovernor | None = None, wait_strategy: str = "auto", interactive: bool = True,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
-        api_key = Secret(api_key) if isinstance(api_key, str) else api_key
+        api_key = Secret(api_key) if isinstance(api_key, str) else api_key  # a traceback's locals show it
         super().__init__(api_key, base_url, api, timeout, max_retries, governor=governor,
                          wait_strategy=wait_strategy, interactive=interactive)
-        self._http = httpx.AsyncClient(auth=self._auth, timeout=self.settings.timeout, transport=transport,
-                                       verify=shared_ssl_context(), limits=LIMITS)
+        self._lazy = _Lazy(httpx.AsyncClient, self, transport)
         # httpcore's pool reports when a request holds its connection (see _send); other transports may not.
         self._pooled = transport is None or isinstance(transport, httpx.AsyncHTTPTransport)
         self._gate_now: _Gate | None = None
+
+    @property
+    def _http(self) -> httpx.AsyncClient:
+        return self._lazy.get()
 
     def _gate(self) -> _Gate:
         """The running loop's gate: asyncio primitives belong to the loop they first wait in, so a
