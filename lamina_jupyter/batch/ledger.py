@@ -160,6 +160,7 @@ class Journal:
     def __init__(self, path: str | os.PathLike[str] = DEFAULT_PATH) -> None:
         self.path = Path(path).absolute()
         self._locks: dict[str, BatchLock] = {}
+        self._closed = False
         try:
             self._conn = ledger_cache.take(self.path) or self._open_when_free()
         except sqlite3.DatabaseError as exc:
@@ -353,7 +354,9 @@ class Journal:
     def close(self) -> None:
         for batch_id in list(self._locks):
             self.release(batch_id)
-        ledger_cache.give(self.path, self._conn)
+        if not self._closed:
+            self._closed = True
+            ledger_cache.give(self.path, self._conn)
 
     def __enter__(self) -> Journal:
         return self

@@ -1,7 +1,7 @@
 """Attacks on the ledger connection kept between calls (batch/ledger_cache.py): what a user or the OS
 does to the ledger while a kernel keeps its connection must never make a rerun pay twice, lose a row
-or hide damage. The set-up is the usual case: a ledger last written long ago (aged), then a call whose
-new rows SQLite writes to the ledger's -wal, after which the connection is kept."""
+or hide damage. Found by an adversary review while a call that wrote rows could be kept with them in
+its -wal; each failed then. The set-up now: a call with new rows, then a rerun of them later."""
 
 from __future__ import annotations
 
@@ -40,14 +40,20 @@ def _run(df: pd.DataFrame, client, journal) -> pd.DataFrame:
     return run_dataframe(df, TEXT_TO_IMAGE, client=client, journal=journal, progress=False)
 
 
+def _kept(path: Path) -> bool:
+    return os.path.realpath(path) in ledger_cache._idle
+
+
 def _kept_call(client, prompts, ledger: Path, rows: int = 3, target: Path | None = None) -> pd.DataFrame:
-    """A ledger aged after its first call, then a call with new rows; returns the new rows' frame,
-    whose results are now in the -wal of a kept connection."""
+    """A call with new rows, then the same rows again later (the ledger aged): the connection is kept
+    after the rerun, not after the call that wrote, whose rows SQLite logged in the -wal."""
     _run(prompts(1), client, ledger)
-    _age(target or ledger)
     df = prompts(rows)
     assert (_run(df, client, ledger)["lamina_status"] == "completed").all()
-    assert Path(ledger).absolute() in ledger_cache._idle
+    assert not _kept(ledger)  # its log held the new rows: closed, so the file holds them all
+    _age(target or ledger)
+    assert (_run(df, client, ledger)["lamina_status"] == "completed").all()
+    assert _kept(ledger)
     return df
 
 
