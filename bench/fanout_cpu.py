@@ -52,9 +52,11 @@ def crowd_ledger(ledger: Path, rows: int = 10_000) -> None:
             j.terminal(k, 1, "completed", done, None, 20.0)
 
 
-def ledgered_rerun(client: Client, url: str, key: str, ledger: Path, calls: int = 40, label: str = "") -> None:
-    """A user runs the cell, then again a while later: the ledger was last written more than
-    ledger_cache.STAMP_TICK before, so its connection is kept between calls (the first rerun opens it)."""
+def ledgered_rerun(client: Client, url: str, key: str, ledger: Path, calls: int = 40,
+                   label: str = "") -> None:
+    """A user runs the cell, then again in a new kernel a while later: the first rerun opens the
+    ledger, and as it writes nothing and the file is older than ledger_cache.STAMP_TICK, the calls
+    after it take the connection it kept."""
     df = pd.DataFrame({"prompt": prompts(1)})
     first = run_dataframe(df, APP, client=client, progress=False, journal=ledger)
     run_id = first["lamina_run_id"].iloc[0]
