@@ -132,21 +132,27 @@ def run_sync(job: Job, base: Any = None) -> Any:
             lt.call(job.prepare(in_caller_loop=False))
             job.emit_warnings()
             if job.dry_run:
-                return lt.call(job.dry_run_report())
+                report = lt.call(job.dry_run_report())
+                lt.call(job.close())
+                return report
             view = make_view(job.tracker, job.progress)
             try:
                 lt.call(job.execute(view.wants_thumbnails), tick=view.update, interruptible=True)
                 _summarise(job)
             finally:
                 view.update(final=True)
-        finally:
+        except BaseException:
             lt.call(job.close())
-        return lt.call(_frame(job, base))
+            raise
+        return lt.call(_close_then_frame(job, base))
 
 
-async def _frame(job: Job, base: Any) -> Any:
-    """The result frame, built on the batch's thread: glibc keeps a heap per thread, and the memory
-    the batch freed (rows, responses) is in that one (~1 MiB less peak for 10,000 rows, issue 17)."""
+async def _close_then_frame(job: Job, base: Any) -> Any:
+    """Close, then build the result frame, in one trip to the batch's thread (a trip costs ~0.1 ms,
+    a tenth of a 1-row call the ledger answers). Built there because glibc keeps a heap per thread,
+    and the memory the batch freed (rows, responses) is in that one (~1 MiB less peak for 10,000
+    rows, issue 17)."""
+    await job.close()
     return job.frame(base)
 
 

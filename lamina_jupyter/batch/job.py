@@ -266,6 +266,7 @@ class Job:
             self.journal.close()
             self.journal = None
         if self._owns_client and self.aclient is not None:
+            self._owns_client = False  # closed once, whichever path closes it
             await self.aclient.aclose()
 
     # -- the result -------------------------------------------------------------------------------
