@@ -31,6 +31,17 @@ def _kept(path: Path):
     return entry[0] if entry else None
 
 
+def _kept_after(client, df: pd.DataFrame, ledger: Path):
+    """`df` run into `ledger`, then the ledger aged and opened: the connection it keeps."""
+    run_dataframe(df, TEXT_TO_IMAGE, client=client, journal=ledger, progress=False)
+    _age(ledger)
+    with Journal(ledger):
+        pass
+    kept = _kept(ledger)
+    assert kept is not None
+    return kept
+
+
 @pytest.fixture(autouse=True)
 def _no_kept_connections():
     ledger_cache.close_all()
@@ -70,11 +81,7 @@ def test_a_freshly_written_ledger_is_not_kept(client, prompts, tmp_path):
 def test_writes_through_another_connection_are_seen_by_a_kept_one(client, emulator, prompts, tmp_path):
     ledger = tmp_path / "runs.sqlite"
     df = prompts(2)
-    run_dataframe(df, TEXT_TO_IMAGE, client=client, journal=ledger, progress=False)
-    _age(ledger)
-    with Journal(ledger):
-        pass
-    kept = _kept(ledger)
+    kept = _kept_after(client, df, ledger)
     with Journal(ledger) as reader:
         assert reader._conn is kept
         with Journal(ledger) as writer:  # a second user at once gets its own connection
@@ -115,11 +122,7 @@ def test_damage_after_the_connection_was_kept_is_still_a_clear_error(how, client
 def test_a_ledger_deleted_while_kept_starts_afresh_in_a_new_file(client, emulator, prompts, tmp_path):
     ledger = tmp_path / "runs.sqlite"
     df = prompts(2)
-    run_dataframe(df, TEXT_TO_IMAGE, client=client, journal=ledger, progress=False)
-    _age(ledger)
-    with Journal(ledger):
-        pass
-    assert _kept(ledger) is not None
+    _kept_after(client, df, ledger)
     for f in tmp_path.glob("runs.sqlite*"):
         if f.is_file():
             f.unlink()
