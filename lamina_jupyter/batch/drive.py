@@ -32,6 +32,9 @@ class LoopThread:
     """A private event loop on a worker thread; `call()` blocks the caller until a coroutine ends."""
 
     def __enter__(self) -> LoopThread:
+        return self.start()
+
+    def start(self) -> LoopThread:
         self.owner = os.getpid()
         self.clean = False  # the last call ended and left no task on the loop
         self.loop = asyncio.new_event_loop()
@@ -72,6 +75,11 @@ class LoopThread:
                 self.loop.call_soon_threadsafe(box["task"].cancel)
 
     def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """Close the loop's async generators and executor, then end the thread."""
+
         async def drain() -> None:
             await self.loop.shutdown_asyncgens()
             await self.loop.shutdown_default_executor()
@@ -96,7 +104,7 @@ def worker_loop() -> Iterator[LoopThread]:
     with _spare_lock:
         lt = _spare.pop() if _spare else None
     if lt is None or lt.owner != os.getpid():  # a forked child has the loop but not its thread
-        lt = LoopThread().__enter__()
+        lt = LoopThread().start()
     ended = False
     try:
         yield lt
@@ -107,7 +115,7 @@ def worker_loop() -> Iterator[LoopThread]:
             if keep:
                 _spare.append(lt)
         if not keep:
-            lt.__exit__()
+            lt.stop()
 
 
 @atexit.register
@@ -117,7 +125,7 @@ def release_spare() -> None:
         spare = [lt for lt in _spare if lt.owner == os.getpid()]
         _spare.clear()
     for lt in spare:
-        lt.__exit__()
+        lt.stop()
 
 
 def _summarise(job: Job) -> None:
